@@ -1,0 +1,1 @@
+"""Agent plugins shipped with rlkit, registered through the `rlkit.agents` entry point."""

@@ -1,0 +1,1 @@
+"""Environment plugins shipped with rlkit, registered through the `rlkit.envs` entry point."""

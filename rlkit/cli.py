@@ -1,0 +1,232 @@
+"""The `rlkit` command: run, eval, plot, list.
+
+User errors print one line, `rlkit: <what is wrong>; <what is accepted>`, and exit
+with code 2. `rlkit --help` and `rlkit list` import neither torch, ray nor wandb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from rlkit import __version__
+from rlkit.errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with rlkit's one-line errors."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message}; see `{self.prog} --help`")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or a positive integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rlkit",
+        description="Train, evaluate and compare reinforcement-learning agents.",
+        epilog="Examples: rlkit run qlearning --env FrozenLake-v1 | rlkit eval runs/<run> "
+        "--episodes 1000 | rlkit plot runs/* -o curve.png | rlkit list agents",
+    )
+    parser.add_argument("--version", action="version", version=f"rlkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    run = commands.add_parser(
+        "run",
+        help="train an agent",
+        description="Train an agent. Settings merge as: defaults < --config YAML < flags < --set.",
+    )
+    run.add_argument("agent", nargs="?", help="agent name (see `rlkit list agents`)")
+    run.add_argument("--env", help="Gymnasium id, short name (FrozenLake, Taxi) or module:Id")
+    run.add_argument("--config", metavar="FILE", help="YAML file of settings (see configs/)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a hyperparameter or run setting; repeatable; nested: epsilon.end=0.05",
+    )
+    run.add_argument(
+        "--steps", type=_positive_int, help="environment steps in total (default: per agent)"
+    )
+    run.add_argument("--seed", type=_non_negative_int, help="run seed (default 0)")
+    run.add_argument("--out-dir", help="folder for run directories (default: runs)")
+    run.add_argument("--name", help="run directory name (default: <agent>-<env>-<date>-<time>)")
+    run.add_argument(
+        "--wandb",
+        choices=("offline", "online", "disabled"),
+        help="Weights & Biases mode (default: $WANDB_MODE, else offline)",
+    )
+    run.add_argument(
+        "--checkpoint-every", type=_positive_int, help="steps between checkpoints (default 50000)"
+    )
+    run.add_argument("--keep-checkpoints", type=_positive_int, help="checkpoints kept (default 3)")
+    run.add_argument(
+        "--log-every", type=_positive_int, help="steps between time/sps rows (default 10000)"
+    )
+    run.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=None,
+        help="hide the progress bar",
+    )
+    run.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint"
+    )
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate a trained agent",
+        description="Evaluate a run's agent (its evaluation policy) on fresh episodes.",
+    )
+    evaluate.add_argument("run_dir", help="a run directory made by `rlkit run`")
+    evaluate.add_argument(
+        "--episodes", type=_positive_int, default=100, help="episodes (default 100)"
+    )
+    evaluate.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: newest)")
+    evaluate.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        help="evaluation seed (default: derived from the run seed)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+    plot = commands.add_parser(
+        "plot", help="draw learning curves", description="Plot episode return against steps."
+    )
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories to overlay")
+    plot.add_argument("-o", "--output", default="curve.png", help="image file (default curve.png)")
+    plot.add_argument(
+        "--smooth", type=_positive_int, help="moving-average window in episodes (default: auto)"
+    )
+    plot.add_argument(
+        "--metric", default="episode/return", help="metric to plot (default episode/return)"
+    )
+
+    listing = commands.add_parser(
+        "list", help="list installed agents or environments", description="List agents or envs."
+    )
+    listing.add_argument("what", choices=("agents", "envs"), help="what to list")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rlkit.training import train
+
+    flags: dict[str, Any] = {
+        "env": args.env,
+        "steps": args.steps,
+        "seed": args.seed,
+        "out_dir": args.out_dir,
+        "name": args.name,
+        "wandb": args.wandb,
+        "checkpoint_every": args.checkpoint_every,
+        "keep_checkpoints": args.keep_checkpoints,
+        "log_every": args.log_every,
+        "progress": args.progress,
+    }
+    result = train(
+        args.agent, config=args.config, overrides=args.overrides, resume=args.resume, **flags
+    )
+    if result.interrupted:
+        print(
+            f"rlkit: interrupted at step {result.step}; saved {result.checkpoint}; "
+            f"continue with: rlkit run --resume {result.run_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    recent = (
+        "" if result.recent_return is None else f", recent mean return {result.recent_return:.4g}"
+    )
+    print(
+        f"rlkit: done, {result.step} steps, {result.episodes} episodes{recent}; "
+        f"run dir {result.run_dir}"
+    )
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from rlkit.training import evaluate_run
+
+    stats = evaluate_run(
+        args.run_dir, episodes=args.episodes, checkpoint=args.checkpoint, seed=args.seed
+    )
+    print(json.dumps(stats.as_dict()) if args.json else stats.summary())
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from rlkit.plot import plot_runs
+
+    path = plot_runs(args.run_dirs, args.output, metric=args.metric, smooth=args.smooth)
+    print(f"rlkit: wrote {path}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "agents":
+        from rlkit.registry import list_agents
+
+        for info in list_agents():
+            print(f"{info.name:<12} {info.summary}")
+            print(f"{'':<12} paper: {info.paper}  [{info.distribution}: {info.target}]")
+        return 0
+    from rlkit.environments import short_names
+    from rlkit.registry import env_plugins
+
+    plugins = env_plugins()
+    print("Plugin environments (entry point rlkit.envs):")
+    for env_id, target in plugins.items():
+        print(f"  {env_id:<32} {target}")
+    print("Short names (name -> Gymnasium id; any registered Gymnasium id works too):")
+    for name, env_id in short_names().items():
+        if env_id not in plugins:
+            print(f"  {name:<32} {env_id}")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "eval": _cmd_eval, "plot": _cmd_plot, "list": _cmd_list}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UserError as error:
+        print(f"rlkit: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("rlkit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0

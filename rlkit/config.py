@@ -1,0 +1,221 @@
+"""Typed configuration: run settings plus one agent's hyperparameters.
+
+A run's configuration is merged in this order, later wins:
+
+1. the defaults of `RunSettings` and of the agent's `Config` model,
+2. a YAML file (`--config`), in the same layout as the `config.yaml` a run saves,
+3. command-line flags (`--env`, `--steps`, `--seed`, ...),
+4. `--set key=value` overrides (agent hyperparameters, or run settings by name;
+   nested fields with dots: `--set epsilon.end=0.05`).
+
+Values from `--set` are parsed as YAML scalars (never evaluated as code) and then
+validated strictly: unknown keys and wrong types are errors that name the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError
+
+from rlkit.errors import UserError, suggest
+
+WandbMode = Literal["offline", "online", "disabled"]
+
+
+class StrictModel(BaseModel):
+    """Base for every config model: unknown keys and loose types are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+
+
+class RunSettings(StrictModel):
+    """Settings every run has, whatever the agent."""
+
+    agent: str = Field(description="agent plugin name (see `rlkit list agents`)")
+    env: str = Field(description="Gymnasium id, short name, or module:Id")
+    steps: PositiveInt = Field(description="environment steps to train for, in total")
+    seed: NonNegativeInt = Field(default=0, description="run seed; every RNG derives from it")
+    env_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments passed to gymnasium.make"
+    )
+    out_dir: str = Field(default="runs", description="folder that holds run directories")
+    name: str | None = Field(
+        default=None, description="run directory name (default: <agent>-<env>-<date>-<time>)"
+    )
+    wandb: WandbMode = Field(default="offline", description="Weights & Biases mode")
+    checkpoint_every: PositiveInt = Field(
+        default=50_000, description="environment steps between periodic checkpoints"
+    )
+    keep_checkpoints: PositiveInt = Field(default=3, description="periodic checkpoints kept")
+    log_every: PositiveInt = Field(
+        default=10_000, description="environment steps between time/sps and train/ metric rows"
+    )
+    progress: bool = Field(default=True, description="show the progress bar (on a terminal)")
+
+
+RUN_KEYS = tuple(RunSettings.model_fields)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config YAML file; a missing, unreadable or malformed file is a UserError."""
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except FileNotFoundError:
+        raise UserError(f"config file '{path}' not found; give the path of a YAML file") from None
+    except OSError as error:
+        raise UserError(f"config file '{path}' cannot be read ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise UserError(f"config file '{path}' is malformed{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(
+            f"config file '{path}' must hold a mapping of settings; "
+            f"it holds a {type(data).__name__}"
+        )
+    return data
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split `key=value`; the value is read as a YAML scalar or flow collection."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UserError(f"--set {text}: expected key=value, for example --set gamma=0.95")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {} if child is None else _as_dict(child)
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, dict):
+        return dict(value)
+    return {}
+
+
+_TYPE_WORDS = {
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "list_type": "a list",
+}
+
+
+def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Names accepted at `loc` inside `model` (for 'unknown key' messages)."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            break
+        annotation = fields[part].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            current = annotation
+        else:
+            break
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def describe_error(
+    error: ValidationError, model: type[BaseModel], origins: dict[str, str], owner: str
+) -> str:
+    """One line for the first validation error, naming the key and what it accepts."""
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(part) for part in loc)
+    source = origins.get(key) or origins.get(key.split(".")[0], "")
+    prefix = f"{source}: " if source else ""
+    if first["type"] == "extra_forbidden":
+        accepted = _field_names(model, loc[:-1])
+        hint = suggest(str(loc[-1]), accepted)
+        return f"{prefix}unknown key '{key}' for {owner}{hint}; accepted: {', '.join(accepted)}"
+    if first["type"] == "missing":
+        return f"{prefix}{key} is required for {owner}"
+    expected = _TYPE_WORDS.get(first["type"])
+    got = first.get("input")
+    if expected is not None:
+        return f"{prefix}{key} must be {expected} (got {got!r})"
+    message = str(first["msg"]).replace("Input should be", "must be")
+    return f"{prefix}{key} {message[0].lower()}{message[1:]} (got {got!r})"
+
+
+def validate(
+    model: type[StrictModel], data: dict[str, Any], origins: dict[str, str], owner: str
+) -> Any:
+    """`model.model_validate(data)`, turning the first error into a one-line UserError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise UserError(describe_error(error, model, origins, owner)) from None
+
+
+def split_overrides(
+    overrides: list[str], agent_config: type[BaseModel]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """Sort `--set` items into (run settings, agent hyperparameters, origin of each key)."""
+    run_part: dict[str, Any] = {}
+    agent_part: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    agent_keys = set(agent_config.model_fields)
+    for item in overrides:
+        key, value = parse_override(item)
+        top = key.split(".")[0]
+        if top in agent_keys:
+            _assign(agent_part, key, value)
+        elif top in RUN_KEYS and top not in ("agent",):
+            _assign(run_part, key, value)
+        else:
+            accepted = sorted(agent_keys) + [k for k in RUN_KEYS if k != "agent"]
+            raise UserError(
+                f"--set {item}: unknown key '{key}'{suggest(top, accepted)}; "
+                f"accepted: {', '.join(accepted)}"
+            )
+        origins[key] = f"--set {item}"
+    return run_part, agent_part, origins
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; `extra` wins."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

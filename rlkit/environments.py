@@ -1,0 +1,132 @@
+"""Environment factory: any Gymnasium id, short names, `module:Id`, plugin environments.
+
+    resolve_env_id("FrozenLake")      -> "FrozenLake-v1"  (newest registered version)
+    resolve_env_id("mypkg.envs:Maze-v0") imports mypkg.envs, then -> "Maze-v0"
+    make_env("Taxi-v4", seed=3)        -> a seeded env (env, action and observation spaces)
+
+Plugin environments (entry-point group `rlkit.envs`) are put into Gymnasium's registry
+every time this module resolves a name, so the same call works in a fresh subprocess or
+a Ray worker.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+
+from rlkit.errors import UserError, suggest
+from rlkit.registry import import_env_module, register_env_plugins
+
+_VERSION = re.compile(r"^(?:(?P<namespace>[\w.-]+)/)?(?P<name>[\w.-]+?)(?:-v(?P<version>\d+))?$")
+
+
+def _split(env_id: str) -> tuple[str | None, str, int | None]:
+    match = _VERSION.match(env_id)
+    if match is None:
+        return None, env_id, None
+    version = match["version"]
+    return match["namespace"], match["name"], int(version) if version is not None else None
+
+
+def short_names() -> dict[str, str]:
+    """Short name -> newest registered id, for every id in Gymnasium's registry."""
+    register_env_plugins()
+    newest: dict[str, tuple[int, str]] = {}
+    for env_id in gym.registry:
+        namespace, name, version = _split(env_id)
+        if namespace is not None and namespace != "ALE":
+            continue  # plugin namespaces keep their full id
+        rank = version if version is not None else -1
+        if name not in newest or rank > newest[name][0]:
+            newest[name] = (rank, env_id)
+    return {name: env_id for name, (_, env_id) in sorted(newest.items())}
+
+
+def resolve_env_id(env: str) -> str:
+    """The Gymnasium id for a full id, a short name or `module:Id`; UserError otherwise."""
+    register_env_plugins()
+    if ":" in env:
+        env_id = import_env_module(env)
+        if env_id not in gym.registry:
+            raise UserError(
+                f"--env {env}: module imported but '{env_id}' is not registered; "
+                "the module must call gymnasium.register(id=...)"
+            )
+        return env_id
+    if env in gym.registry:
+        return env
+    names = short_names()
+    by_lower = {name.lower(): env_id for name, env_id in names.items()}
+    if env.lower() in by_lower:
+        return by_lower[env.lower()]
+    hint = suggest(env, [*gym.registry, *names])
+    raise UserError(
+        f"unknown env '{env}'{hint}; give a Gymnasium id or short name "
+        "(see `rlkit list envs`), or module:Id"
+    )
+
+
+SuccessRule = Callable[[SupportsFloat, bool], bool]
+
+# Environments whose success is implicit in their reward: success = reached the goal.
+_SUCCESS_RULES: dict[str, SuccessRule] = {
+    "FrozenLake": lambda reward, terminated: terminated and float(reward) > 0,
+    "FrozenLake8x8": lambda reward, terminated: terminated and float(reward) > 0,
+}
+
+
+class ReportSuccess(gym.Wrapper[Any, Any, Any, Any]):
+    """Adds `info["is_success"]` at the end of each episode, by a per-environment rule."""
+
+    def __init__(self, env: gym.Env[Any, Any], rule: SuccessRule) -> None:
+        super().__init__(env)
+        self._rule = rule
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            info = {**info, "is_success": self._rule(reward, terminated)}
+        return observation, reward, terminated, truncated, info
+
+
+def make_env(
+    env: str,
+    *,
+    seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+    render_mode: str | None = None,
+) -> gym.Env[Any, Any]:
+    """A seeded environment: env RNG, action space and observation space from `seed`.
+
+    The env has been reset once with `seed`; agents call `env.reset()` without a seed
+    to start each episode, so a run's episodes follow one RNG stream.
+    """
+    env_id = resolve_env_id(env)
+    kwargs = dict(env_kwargs or {})
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    try:
+        made = gym.make(env_id, **kwargs)
+    except TypeError as error:
+        raise UserError(f"env_kwargs {env_kwargs} rejected by {env_id}: {error}") from None
+    except gym.error.Error as error:
+        raise UserError(f"cannot make env '{env_id}': {error}") from None
+    _, name, _ = _split(env_id)
+    if name in _SUCCESS_RULES:
+        made = ReportSuccess(made, _SUCCESS_RULES[name])
+    made.reset(seed=seed)
+    made.action_space.seed(seed)
+    made.observation_space.seed(seed)
+    return made
+
+
+def rng_state(env: gym.Env[Any, Any]) -> dict[str, Any]:
+    """The env's RNG state (to resume a run on the same random stream)."""
+    return dict(env.unwrapped.np_random.bit_generator.state)
+
+
+def set_rng_state(env: gym.Env[Any, Any], state: dict[str, Any]) -> None:
+    env.unwrapped.np_random.bit_generator.state = state

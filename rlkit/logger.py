@@ -1,0 +1,187 @@
+"""One logger for every agent: local metrics file, Weights & Biases, progress bar.
+
+Metric names are shared across agents: `episode/return`, `episode/length`,
+`episode/success`, `train/<name>` (agent-specific), `time/sps`, `time/elapsed`.
+Rows go to `metrics.jsonl` in the run directory, one JSON object per line with a
+`step` and a `wall_time`. W&B runs in the run directory (`<run>/wandb/`), project
+`rlkit`, named after the run directory, offline unless asked otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, TextIO
+
+METRICS_FILE = "metrics.jsonl"
+RECENT_EPISODES = 100
+
+
+def resolve_wandb_mode(requested: str | None) -> str:
+    """`--wandb` if given, else the user's WANDB_MODE, else offline."""
+    if requested is not None:
+        return requested
+    from_env = os.environ.get("WANDB_MODE", "").strip().lower()
+    if from_env in ("offline", "online", "disabled"):
+        return from_env
+    if from_env == "dryrun":
+        return "offline"
+    return "offline"
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """Drop rows after `last_step` (a resumed run redoes them), rewriting atomically."""
+    if not path.is_file():
+        return
+    kept = []
+    with open(path) as handle:
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by kill -9
+            if row.get("step", 0) <= last_step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text("".join(kept))
+    os.replace(temporary, path)
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Rows of a metrics file, skipping a final line cut short by a crash."""
+    rows = []
+    with open(path) as handle:
+        for line in handle:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+class Logger:
+    """What agents call to report; owned and closed by the run."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        total_steps: int,
+        start_step: int,
+        log_every: int,
+        wandb_mode: str,
+        config: dict[str, Any],
+        progress: bool,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.total_steps = total_steps
+        self._log_every = log_every
+        self._next_log = (start_step // log_every + 1) * log_every
+        self._metrics = open(run_dir / METRICS_FILE, "a", buffering=1)  # noqa: SIM115 closed in close()
+        self._returns: deque[float] = deque(maxlen=RECENT_EPISODES)
+        self.episodes = 0
+        self._start_time = time.perf_counter()
+        self._last_time = self._start_time
+        self._last_step = start_step
+        self._wandb: Any = None
+        if wandb_mode != "disabled":
+            self._wandb = _start_wandb(run_dir, wandb_mode, config)
+        self._bar: Any = None
+        stream = stream if stream is not None else sys.stderr
+        if progress and stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=total_steps,
+                initial=start_step,
+                unit="step",
+                dynamic_ncols=True,
+                file=stream,
+                smoothing=0.05,
+            )
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """Write one row of metrics at `step` to every sink."""
+        row = {"step": step, "wall_time": round(time.time(), 3), **metrics}
+        self._metrics.write(json.dumps(row) + "\n")
+        if self._wandb is not None:
+            self._wandb.log(metrics, step=step)
+
+    def episode(
+        self, step: int, episode_return: float, length: int, success: bool | None = None
+    ) -> None:
+        """Report a finished training episode."""
+        self.episodes += 1
+        self._returns.append(episode_return)
+        metrics = {"episode/return": float(episode_return), "episode/length": length}
+        if success is not None:
+            metrics["episode/success"] = float(success)
+        self.log(step, metrics)
+        self.tick(step)
+
+    def tick(self, step: int) -> None:
+        """Advance the progress bar; every `log_every` steps also log time/sps."""
+        if self._bar is not None:
+            self._bar.update(step - self._bar.n)
+            if self._returns:
+                recent = sum(self._returns) / len(self._returns)
+                self._bar.set_postfix(episodes=self.episodes, ret=f"{recent:.3g}", refresh=False)
+        if step >= self._next_log:
+            now = time.perf_counter()
+            sps = (step - self._last_step) / max(now - self._last_time, 1e-9)
+            self.log(
+                step, {"time/sps": round(sps, 1), "time/elapsed": round(now - self._start_time, 3)}
+            )
+            self._last_time, self._last_step = now, step
+            self._next_log = (step // self._log_every + 1) * self._log_every
+
+    @property
+    def recent_return(self) -> float | None:
+        return sum(self._returns) / len(self._returns) if self._returns else None
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+        if not self._metrics.closed:
+            self._metrics.close()
+
+
+def _start_wandb(run_dir: Path, mode: Any, config: dict[str, Any]) -> Any:
+    """A W&B run inside the run directory; online falls back to offline, never hangs."""
+    import wandb
+
+    settings = wandb.Settings(silent=True, init_timeout=20, console="off")
+    name = run_dir.name
+    try:
+        return wandb.init(
+            project="rlkit",
+            name=name,
+            group=config.get("group"),
+            dir=str(run_dir),
+            mode=mode,
+            config=config,
+            settings=settings,
+            reinit="finish_previous",
+        )
+    except Exception as error:
+        if mode != "online":
+            raise
+        print(f"rlkit: W&B online failed ({error}); logging offline instead", file=sys.stderr)
+        return wandb.init(
+            project="rlkit",
+            name=name,
+            dir=str(run_dir),
+            mode="offline",
+            config=config,
+            settings=settings,
+            reinit="finish_previous",
+        )

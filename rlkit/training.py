@@ -1,0 +1,456 @@
+"""One run, top to bottom: config -> environment -> agent -> logger -> checkpoints.
+
+`train()` is what `rlkit run` and `rlkit.train()` call:
+
+1. resolve the configuration (defaults, YAML, flags, `--set`) and validate it;
+2. make the seeded environment and let the agent refuse spaces it cannot handle,
+   before anything is written;
+3. create the run directory: `config.yaml` (resolved config), `run.json` (what ran);
+4. build the agent and hand it a `Run`: the env, the logger, checkpointing and a stop
+   flag that Ctrl-C (SIGINT) or SIGTERM sets;
+5. `agent.learn(steps, run)`; a final checkpoint; close W&B and the metrics file.
+
+`--resume <run-dir>` restores the agent, the env's RNG stream and the step count from
+the newest checkpoint, drops metric rows logged after it, and continues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import gymnasium as gym
+
+import rlkit
+from rlkit import checkpoint
+from rlkit.config import (
+    RunSettings,
+    StrictModel,
+    dump_yaml,
+    load_yaml,
+    merge,
+    split_overrides,
+    validate,
+)
+from rlkit.environments import make_env, resolve_env_id, rng_state, set_rng_state
+from rlkit.errors import UserError
+from rlkit.evaluation import EvalStats, evaluate
+from rlkit.logger import METRICS_FILE, Logger, resolve_wandb_mode, truncate_metrics
+from rlkit.registry import load_agent
+from rlkit.seeding import run_seeds
+
+CONFIG_FILE = "config.yaml"
+RECORD_FILE = "run.json"
+CHECKPOINT_DIR = "checkpoints"
+RECORDED_PACKAGES = ("numpy", "gymnasium", "ale-py", "torch", "pydantic", "wandb", "ray")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    step: int
+    episodes: int
+    checkpoint: Path
+    interrupted: bool
+    recent_return: float | None
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    agent: Any
+    settings: RunSettings
+    agent_config: StrictModel
+    checkpoint: Path
+    step: int
+
+
+class Run:
+    """What an agent's learning loop gets from the backbone."""
+
+    def __init__(
+        self,
+        *,
+        settings: RunSettings,
+        run_dir: Path,
+        env: gym.Env[Any, Any],
+        logger: Logger,
+        start_step: int,
+    ) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.env = env
+        self.logger = logger
+        self.stop_requested = False
+        self.last_checkpoint: Path | None = None
+        self._checkpoint_dir = run_dir / CHECKPOINT_DIR
+        every = settings.checkpoint_every
+        self._next_checkpoint = (start_step // every + 1) * every
+
+    def episode_end(
+        self, agent: Any, episode_return: float, length: int, info: dict[str, Any]
+    ) -> None:
+        """Call after an episode ends, before the next reset: logs it, checkpoints if due."""
+        success = info.get("is_success")
+        self.logger.episode(
+            agent.step, episode_return, length, None if success is None else bool(success)
+        )
+        self.maybe_checkpoint(agent)
+
+    def maybe_checkpoint(self, agent: Any) -> None:
+        if agent.step >= self._next_checkpoint:
+            self.save_checkpoint(agent)
+
+    def save_checkpoint(self, agent: Any) -> Path:
+        payload = {
+            "format": 1,
+            "rlkit_version": rlkit.__version__,
+            "agent_name": self.settings.agent,
+            "step": agent.step,
+            "episodes": self.logger.episodes,
+            "agent": agent.state_dict(),
+            "env_rng": rng_state(self.env),
+        }
+        path = checkpoint.save(
+            self._checkpoint_dir, agent.step, payload, keep=self.settings.keep_checkpoints
+        )
+        every = self.settings.checkpoint_every
+        self._next_checkpoint = (agent.step // every + 1) * every
+        self.last_checkpoint = path
+        return path
+
+
+def train(
+    agent: str | None = None,
+    *,
+    config: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    hparams: dict[str, Any] | None = None,
+    resume: str | Path | None = None,
+    **flags: Any,
+) -> TrainResult:
+    """Train `agent` (see `rlkit run --help` for every setting).
+
+    `flags` are run settings (env, steps, seed, out_dir, name, wandb, checkpoint_every,
+    keep_checkpoints, log_every, progress, env_kwargs); `hparams` and `overrides`
+    (`"key=value"` strings) set agent hyperparameters. With `resume`, only steps,
+    wandb and progress may be given.
+    """
+    given = {key: value for key, value in flags.items() if value is not None}
+    unknown = sorted(set(given) - set(RunSettings.model_fields))
+    if unknown:
+        raise UserError(
+            f"unknown run setting '{unknown[0]}'; accepted: {', '.join(RunSettings.model_fields)}"
+        )
+    if resume is not None:
+        return _resume(Path(resume), agent, config, overrides, hparams, given)
+
+    file_data = load_yaml(config) if config is not None else {}
+    origins = {key: f"config file '{config}'" for key in file_data}
+    file_agent = file_data.pop("agent", None)
+    agent_name = agent or file_agent
+    if agent_name is None:
+        raise UserError(
+            "no agent given; name one (see `rlkit list agents`) "
+            "or use --config FILE with an agent: key"
+        )
+    if agent and file_agent and agent != file_agent:
+        raise UserError(f"config file '{config}' is for agent '{file_agent}', not '{agent}'")
+    agent_cls = load_agent(agent_name)
+
+    run_set, agent_set, set_origins = split_overrides(list(overrides), agent_cls.Config)
+    origins.update(set_origins)
+    origins.update({key: f"--{key.replace('_', '-')}" for key in given})
+    file_hparams = file_data.pop("hparams", None) or {}
+    if not isinstance(file_hparams, dict):
+        raise UserError(f"config file '{config}': hparams must be a mapping of hyperparameters")
+    run_data = merge(merge({"steps": agent_cls.default_steps, **file_data}, given), run_set)
+    run_data["agent"] = agent_name
+    if "env" not in run_data:
+        raise UserError("no environment given; use --env ID (see `rlkit list envs`)")
+    run_data["wandb"] = resolve_wandb_mode(run_data.get("wandb"))
+    settings = validate(RunSettings, run_data, origins, "run settings")
+    hparam_origins = {key.removeprefix("hparams."): origin for key, origin in origins.items()}
+    hparam_origins.update({key: origins.get("hparams", "") for key in file_hparams})
+    agent_config = validate(
+        agent_cls.Config,
+        merge(merge(file_hparams, hparams or {}), agent_set),
+        hparam_origins,
+        agent_name,
+    )
+
+    env_id = resolve_env_id(settings.env)
+    if ":" not in settings.env:
+        settings = settings.model_copy(update={"env": env_id})
+    seeds = run_seeds(settings.seed)
+    env = make_env(settings.env, seed=seeds["env"], env_kwargs=settings.env_kwargs)
+    agent_cls.check_spaces(env_id, env.observation_space, env.action_space)
+
+    run_dir = _create_run_dir(settings, env_id)
+    resolved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
+    _write_text(run_dir / CONFIG_FILE, dump_yaml(resolved))
+    _write_text(run_dir / RECORD_FILE, json.dumps(_run_record(seeds, resolved), indent=2))
+    learner = agent_cls(
+        agent_config,
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        seed=seeds["agent"],
+    )
+    return _execute(learner, settings, resolved, run_dir, env)
+
+
+def _resume(
+    run_dir: Path,
+    agent: str | None,
+    config: str | Path | None,
+    overrides: list[str] | tuple[str, ...],
+    hparams: dict[str, Any] | None,
+    given: dict[str, Any],
+) -> TrainResult:
+    changed = [
+        f"--{key.replace('_', '-')}" for key in given if key not in ("steps", "wandb", "progress")
+    ]
+    if config is not None:
+        changed.append("--config")
+    if overrides or hparams:
+        changed.append("--set")
+    if changed:
+        raise UserError(
+            f"--resume continues a run with its saved config; {changed[0]} cannot be changed "
+            "(only --steps, --wandb and --no-progress can)"
+        )
+    settings, agent_config, agent_cls = read_run(run_dir)
+    if agent is not None and agent != settings.agent:
+        raise UserError(f"--resume {run_dir}: that run is agent '{settings.agent}', not '{agent}'")
+    path = _newest_checkpoint(run_dir)
+    saved = checkpoint.load(path)
+    update = {key: value for key, value in given.items() if key in ("steps", "wandb", "progress")}
+    settings = settings.model_copy(update=update)
+    if saved["step"] >= settings.steps:
+        raise UserError(
+            f"--resume {run_dir}: the run already reached {saved['step']} of "
+            f"{settings.steps} steps; "
+            f"give --steps larger than {saved['step']} to train further"
+        )
+    env = make_env(
+        settings.env, seed=run_seeds(settings.seed)["env"], env_kwargs=settings.env_kwargs
+    )
+    set_rng_state(env, saved["env_rng"])
+    learner = agent_cls(
+        agent_config,
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        seed=run_seeds(settings.seed)["agent"],
+    )
+    learner.load_state_dict(saved["agent"])
+    resolved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
+    _write_text(run_dir / CONFIG_FILE, dump_yaml(resolved))
+    truncate_metrics(run_dir / METRICS_FILE, saved["step"])
+    print(f"rlkit: resuming {run_dir} from step {saved['step']} ({path.name})", file=sys.stderr)
+    return _execute(
+        learner, settings, resolved, run_dir, env, episodes=int(saved.get("episodes", 0))
+    )
+
+
+def _execute(
+    agent: Any,
+    settings: RunSettings,
+    resolved: dict[str, Any],
+    run_dir: Path,
+    env: gym.Env[Any, Any],
+    episodes: int = 0,
+) -> TrainResult:
+    start_step = agent.step
+    print(
+        f"rlkit: {settings.agent} on {settings.env}, {settings.steps} steps, seed {settings.seed}, "
+        f"W&B {settings.wandb} -> {run_dir}",
+        file=sys.stderr,
+    )
+    logger = Logger(
+        run_dir,
+        total_steps=settings.steps,
+        start_step=start_step,
+        log_every=settings.log_every,
+        wandb_mode=settings.wandb,
+        config={**resolved, "run_dir": str(run_dir)},
+        progress=settings.progress,
+    )
+    logger.episodes = episodes
+    run = Run(settings=settings, run_dir=run_dir, env=env, logger=logger, start_step=start_step)
+    restore = _install_stop_handlers(run)
+    try:
+        agent.learn(settings.steps, run)
+        final = run.last_checkpoint
+        if (
+            final is None
+            or checkpoint.checkpoint_path(run_dir / CHECKPOINT_DIR, agent.step) != final
+        ):
+            final = run.save_checkpoint(agent)
+    finally:
+        restore()
+        logger.close()
+        env.close()
+    return TrainResult(
+        run_dir=run_dir,
+        step=agent.step,
+        episodes=logger.episodes,
+        checkpoint=final,
+        interrupted=run.stop_requested,
+        recent_return=logger.recent_return,
+    )
+
+
+def _install_stop_handlers(run: Run) -> Any:
+    """SIGINT/SIGTERM ask the loop to stop (a second SIGINT aborts); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        if run.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        run.stop_requested = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def read_run(run_dir: Path) -> tuple[RunSettings, StrictModel, Any]:
+    """The settings, agent config and agent class of an existing run directory."""
+    if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / RECORD_FILE).is_file():
+        raise UserError(
+            f"'{run_dir}' is not an rlkit run directory (no {CONFIG_FILE} and {RECORD_FILE}); "
+            "give a folder made by `rlkit run`"
+        )
+    data = load_yaml(run_dir / CONFIG_FILE)
+    hparams = data.pop("hparams", {}) or {}
+    origin = {key: f"{run_dir / CONFIG_FILE}" for key in data}
+    settings = validate(RunSettings, data, origin, "run settings")
+    agent_cls = load_agent(settings.agent)
+    agent_config = validate(agent_cls.Config, hparams, origin, settings.agent)
+    return settings, agent_config, agent_cls
+
+
+def _newest_checkpoint(run_dir: Path) -> Path:
+    found = checkpoint.list_checkpoints(run_dir / CHECKPOINT_DIR)
+    if not found:
+        raise UserError(
+            f"'{run_dir}' has no checkpoint yet (checkpoints/step-*.pt); nothing to load"
+        )
+    return found[-1]
+
+
+def load(run_dir: str | Path, checkpoint_file: str | Path | None = None) -> LoadedRun:
+    """The agent of a run, restored from its newest checkpoint or `checkpoint_file`."""
+    directory = Path(run_dir)
+    settings, agent_config, agent_cls = read_run(directory)
+    path = Path(checkpoint_file) if checkpoint_file is not None else _newest_checkpoint(directory)
+    saved = checkpoint.load(path)
+    env = make_env(settings.env, seed=0, env_kwargs=settings.env_kwargs)
+    agent = agent_cls(
+        agent_config,
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        seed=run_seeds(settings.seed)["agent"],
+    )
+    env.close()
+    agent.load_state_dict(saved["agent"])
+    return LoadedRun(agent, settings, agent_config, path, int(saved["step"]))
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    episodes: int,
+    checkpoint: str | Path | None = None,
+    seed: int | None = None,
+) -> EvalStats:
+    """Evaluate a run's agent on episodes seeded apart from training (or from `seed`)."""
+    if episodes < 1:
+        raise UserError(f"--episodes {episodes}: must be a positive integer")
+    loaded = load(run_dir, checkpoint)
+    eval_seed = seed if seed is not None else run_seeds(loaded.settings.seed)["eval"]
+    env = make_env(loaded.settings.env, seed=eval_seed, env_kwargs=loaded.settings.env_kwargs)
+    try:
+        return evaluate(loaded.agent, env, episodes)
+    finally:
+        env.close()
+
+
+def _create_run_dir(settings: RunSettings, env_id: str) -> Path:
+    base = Path(settings.out_dir)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = settings.name or f"{settings.agent}-{env_id.replace('/', '-')}-{stamp}"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"--out-dir {base}: cannot create it ({error.strerror})") from None
+    for attempt in range(1, 1000):
+        candidate = base / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            if settings.name is not None:
+                raise UserError(
+                    f"--name {settings.name}: '{candidate}' already exists; "
+                    "choose another name or continue it with --resume"
+                ) from None
+            continue
+        return candidate
+    raise UserError(f"cannot create a run directory under '{base}'")
+
+
+def _write_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _git_commit() -> str | None:
+    source = Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _run_record(seeds: dict[str, int], resolved: dict[str, Any]) -> dict[str, Any]:
+    versions = {}
+    for package in RECORDED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "rlkit_version": rlkit.__version__,
+        "git_commit": _git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+        "seeds": seeds,
+        "command": sys.argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": resolved,
+    }

@@ -1,0 +1,66 @@
+"""Shared fixtures: the real CLI in a subprocess, and one small trained run to reuse."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rlkit.training import TrainResult, train
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> CliResult:
+    """Run `python -m rlkit ARGS` as a user would, in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "rlkit", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=cli_env(),
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under `root` (to prove nothing changed)."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """A finished 20,000-step Q-learning run on FrozenLake (checkpoints every 5,000)."""
+    out = tmp_path_factory.mktemp("runs")
+    return train(
+        "qlearning",
+        env="FrozenLake-v1",
+        steps=20_000,
+        seed=1,
+        out_dir=str(out),
+        wandb="disabled",
+        checkpoint_every=5_000,
+        progress=False,
+    )
