@@ -58,13 +58,22 @@ def test_set_wrong_type(out_dir: Path) -> None:
 
 def test_set_nested_wrong_type(out_dir: Path) -> None:
     result = run_cli(
-        "run", "qlearning", "--env", "Taxi-v4", "--set", "epsilon.kind=cubic", "--out-dir", str(out_dir)
+        "run",
+        "qlearning",
+        "--env",
+        "Taxi-v4",
+        "--set",
+        "epsilon.kind=cubic",
+        "--out-dir",
+        str(out_dir),
     )
     assert_user_error(result, "epsilon.kind", "'linear', 'exponential' or 'constant'")
 
 
 def test_set_without_equals(out_dir: Path) -> None:
-    result = run_cli("run", "qlearning", "--env", "Taxi-v4", "--set", "gamma", "--out-dir", str(out_dir))
+    result = run_cli(
+        "run", "qlearning", "--env", "Taxi-v4", "--set", "gamma", "--out-dir", str(out_dir)
+    )
     assert_user_error(result, "--set gamma", "expected key=value")
 
 
@@ -97,7 +106,9 @@ def test_qlearning_refuses_box_observations(out_dir: Path) -> None:
 
 @pytest.mark.parametrize("steps", ["0", "-5", "ten"])
 def test_bad_step_counts(out_dir: Path, steps: str) -> None:
-    result = run_cli("run", "qlearning", "--env", "Taxi-v4", f"--steps={steps}", "--out-dir", str(out_dir))
+    result = run_cli(
+        "run", "qlearning", "--env", "Taxi-v4", f"--steps={steps}", "--out-dir", str(out_dir)
+    )
     assert_user_error(result, "--steps", steps)
 
 
@@ -139,5 +150,7 @@ def test_unknown_command() -> None:
 
 
 def test_module_env_that_cannot_be_imported(out_dir: Path) -> None:
-    result = run_cli("run", "qlearning", "--env", "no_such_pkg.envs:Maze-v0", "--out-dir", str(out_dir))
+    result = run_cli(
+        "run", "qlearning", "--env", "no_such_pkg.envs:Maze-v0", "--out-dir", str(out_dir)
+    )
     assert_user_error(result, "cannot import module 'no_such_pkg.envs'")
