@@ -152,7 +152,8 @@ def describe_error(
     error: ValidationError, model: type[BaseModel], origins: dict[str, str], owner: str
 ) -> str:
     """One line for the first validation error, naming the key and what it accepts."""
-    first = error.errors()[0]
+    errors = error.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(first["loc"])
     key = ".".join(str(part) for part in loc)
     source = origins.get(key) or origins.get(key.split(".")[0], "")

@@ -183,9 +183,10 @@ def train(
     settings = validate(RunSettings, run_data, origins, "run settings")
     hparam_origins = {key.removeprefix("hparams."): origin for key, origin in origins.items()}
     hparam_origins.update({key: origins.get("hparams", "") for key in file_hparams})
+    defaults = agent_cls.Config().model_dump()  # nested settings merge into the defaults
     agent_config = validate(
         agent_cls.Config,
-        merge(merge(file_hparams, hparams or {}), agent_set),
+        merge(merge(merge(defaults, file_hparams), hparams or {}), agent_set),
         hparam_origins,
         agent_name,
     )

@@ -8,10 +8,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlkit.agents.qlearning import QLearning, QLearningConfig, td_update
-from rlkit.envs.gridworld import DEFAULT_LAYOUT, MOVES
 
+from rlkit.agents.qlearning import QLearning, QLearningConfig, td_update
 from rlkit.cli import main
+from rlkit.envs.gridworld import DEFAULT_LAYOUT, MOVES
 from rlkit.training import evaluate_run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,98 @@
+"""Checks every registered agent passes, so a new plugin is tested the moment it registers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rlkit
+from rlkit.environments import make_env
+from rlkit.errors import UserError
+from rlkit.registry import agent_names, list_agents, load_agent
+
+# Small environments of different kinds; each agent is tested on the first it accepts.
+CANDIDATE_ENVS = ("rlkit/GridWorld-v0", "CartPole-v1", "Pendulum-v1")
+
+
+def first_supported_env(agent_cls) -> str:
+    for env_id in CANDIDATE_ENVS:
+        env = make_env(env_id, seed=0)
+        try:
+            agent_cls.check_spaces(env_id, env.observation_space, env.action_space)
+        except UserError:
+            continue
+        return env_id
+    pytest.fail(f"{agent_cls.__name__} accepts none of {CANDIDATE_ENVS}")
+
+
+@pytest.fixture(params=agent_names())
+def agent_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def test_listing_names_summary_and_paper(agent_name: str) -> None:
+    info = next(a for a in list_agents() if a.name == agent_name)
+    assert info.summary != "(no summary)" and info.paper
+
+
+def test_config_defaults_are_valid_and_documented(agent_name: str) -> None:
+    agent_cls = load_agent(agent_name)
+    config = agent_cls.Config()
+    assert type(config).model_validate(config.model_dump()) == config
+    for name, field in type(config).model_fields.items():
+        assert field.description, f"{agent_name}.{name} has no description (its --help text)"
+    assert agent_cls.default_steps > 0
+
+
+def test_short_run_saves_loads_and_acts_the_same(agent_name: str, tmp_path: Path) -> None:
+    agent_cls = load_agent(agent_name)
+    env_id = first_supported_env(agent_cls)
+    result = rlkit.train(
+        agent_name,
+        env=env_id,
+        steps=300,
+        seed=0,
+        out_dir=str(tmp_path),
+        wandb="disabled",
+        progress=False,
+        name="a",
+    )
+    assert result.step == 300
+    agent = rlkit.load(result.run_dir).agent
+    assert agent.step == 300
+    env = make_env(env_id, seed=123)
+    observation, _ = env.reset()
+    state = agent.initial_state()
+    copy = rlkit.load(result.run_dir).agent
+    copy_state = copy.initial_state()
+    for _ in range(20):
+        action, state = agent.act(observation, state)
+        copy_action, copy_state = copy.act(observation, copy_state)
+        np.testing.assert_array_equal(np.asarray(action), np.asarray(copy_action))
+        assert env.action_space.contains(action)
+        observation, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            observation, _ = env.reset()
+            state = copy_state = agent.initial_state()
+
+
+def test_same_seed_same_learning(agent_name: str, tmp_path: Path) -> None:
+    from tests.test_runs import learning_rows
+
+    env_id = first_supported_env(load_agent(agent_name))
+    runs = [
+        rlkit.train(
+            agent_name,
+            env=env_id,
+            steps=500,
+            seed=4,
+            out_dir=str(tmp_path),
+            wandb="disabled",
+            progress=False,
+            name=name,
+        )
+        for name in ("x", "y")
+    ]
+    assert learning_rows(runs[0].run_dir) == learning_rows(runs[1].run_dir)

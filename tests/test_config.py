@@ -1,0 +1,155 @@
+"""Config: merge order, --set parsing, strict validation with errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlkit.agents.qlearning import QLearningConfig
+from rlkit.config import RunSettings, load_yaml, merge, parse_override, split_overrides, validate
+from rlkit.errors import UserError
+from rlkit.schedules import Schedule
+
+
+def test_override_values_are_yaml_scalars_never_code() -> None:
+    assert parse_override("gamma=0.9") == ("gamma", 0.9)
+    assert parse_override("steps=200000") == ("steps", 200000)
+    assert parse_override("progress=false") == ("progress", False)
+    assert parse_override("name=__import__('os').system('x')") == (
+        "name",
+        "__import__('os').system('x')",
+    )
+    assert parse_override("env_kwargs={map_name: 8x8}") == ("env_kwargs", {"map_name": "8x8"})
+
+
+def test_split_overrides_routes_agent_and_run_keys() -> None:
+    run, agent, origins = split_overrides(
+        ["gamma=0.5", "epsilon.end=0.05", "seed=4"], QLearningConfig
+    )
+    assert run == {"seed": 4}
+    assert agent == {"gamma": 0.5, "epsilon": {"end": 0.05}}
+    assert origins["epsilon.end"] == "--set epsilon.end=0.05"
+
+
+def test_nested_override_keeps_the_other_fields() -> None:
+    defaults = QLearningConfig().model_dump()
+    _, agent, _ = split_overrides(["epsilon.end=0.05"], QLearningConfig)
+    config = QLearningConfig.model_validate(merge(defaults, agent))
+    assert config.epsilon == Schedule(kind="linear", start=1.0, end=0.05, fraction=0.3)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"gamma": "abc"}, "gamma must be a number (got 'abc')"),
+        ({"gamma": True}, "gamma must be a number (got True)"),
+        ({"gamma": 1.5}, "gamma must be less than or equal to 1"),
+        ({"epsilon": {"kind": "linear", "start": 1, "end": 0, "fraction": 0}}, "epsilon.fraction"),
+        ({"epsilon": 0.1}, "epsilon must be a mapping"),
+        ({"alpha": 0.1}, "unknown key 'alpha' for qlearning; accepted: epsilon, gamma"),
+        (
+            {"epsilon": {"ends": 0.1}},
+            "unknown key 'epsilon.ends' for qlearning (did you mean 'end'?)",
+        ),
+    ],
+)
+def test_validation_errors_name_the_key(data: dict, message: str) -> None:
+    with pytest.raises(UserError) as raised:
+        validate(QLearningConfig, data, {}, "qlearning")
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_run_settings_reject_bad_values() -> None:
+    base = {"agent": "qlearning", "env": "Taxi-v4", "steps": 10}
+    assert validate(RunSettings, base, {}, "run settings").seed == 0
+    for bad, fragment in [
+        ({"steps": 0}, "steps must be greater than 0"),
+        ({"seed": -1}, "seed must be greater than or equal to 0"),
+        ({"wandb": "cloud"}, "wandb must be 'offline', 'online' or 'disabled'"),
+        ({"steps": "10"}, "steps must be an integer"),
+    ]:
+        with pytest.raises(UserError, match=fragment):
+            validate(RunSettings, {**base, **bad}, {"steps": "--steps"}, "run settings")
+
+
+def test_yaml_loading(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("env: Taxi-v4  # comment\nhparams:\n  gamma: 0.9\n")
+    assert load_yaml(good) == {"env": "Taxi-v4", "hparams": {"gamma": 0.9}}
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n- 2\n")
+    with pytest.raises(UserError, match="must hold a mapping"):
+        load_yaml(listing)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert load_yaml(empty) == {}
+
+
+def test_merge_is_recursive_and_later_wins() -> None:
+    assert merge({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"c": 5}, "e": 6}) == {
+        "a": 1,
+        "b": {"c": 5, "d": 3},
+        "e": 6,
+    }
+
+
+def test_precedence_defaults_file_flags_set(tmp_path: Path) -> None:
+    from rlkit.training import train
+
+    file = tmp_path / "taxi.yaml"
+    file.write_text(
+        yaml.safe_dump(
+            {
+                "agent": "qlearning",
+                "env": "Taxi-v4",
+                "steps": 500,
+                "seed": 1,
+                "hparams": {"gamma": 0.8, "initial_value": 1.0},
+            }
+        )
+    )
+    result = train(
+        None,
+        config=file,
+        seed=2,
+        overrides=["gamma=0.7"],
+        out_dir=str(tmp_path),
+        wandb="disabled",
+        progress=False,
+    )
+    saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert saved["steps"] == 500  # file over default
+    assert saved["seed"] == 2  # flag over file
+    assert saved["hparams"]["gamma"] == 0.7  # --set over file
+    assert saved["hparams"]["initial_value"] == 1.0  # file over default
+    assert saved["hparams"]["epsilon"]["start"] == 1.0  # default
+
+
+def test_schedules() -> None:
+    linear = Schedule(kind="linear", start=1.0, end=0.0, fraction=0.5)
+    assert [linear.value(s, 100) for s in (0, 25, 50, 100)] == [1.0, 0.5, 0.0, 0.0]
+    exponential = Schedule(kind="exponential", start=1.0, end=0.01)
+    assert exponential.value(50, 100) == pytest.approx(0.1)
+    assert Schedule(kind="constant", start=0.3, end=0.0).value(99, 100) == 0.3
+    with pytest.raises(ValueError, match="exponential schedule needs start > 0"):
+        Schedule(kind="exponential", start=1.0, end=0.0)
+
+
+def test_partial_nested_settings_merge_into_defaults(tmp_path: Path) -> None:
+    from rlkit.training import train
+
+    file = tmp_path / "partial.yaml"
+    file.write_text(
+        "agent: qlearning\nenv: Taxi-v4\nsteps: 300\nhparams:\n  epsilon:\n    end: 0.2\n"
+    )
+    result = train(None, config=file, out_dir=str(tmp_path), wandb="disabled", progress=False)
+    saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert saved["hparams"]["epsilon"] == {
+        "kind": "linear",
+        "start": 1.0,
+        "end": 0.2,
+        "fraction": 0.3,
+    }

@@ -1,0 +1,73 @@
+"""The environment factory: ids, short names, module:Id, seeding, success reporting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlkit.environments import make_env, resolve_env_id, rng_state, set_rng_state, short_names
+from rlkit.errors import UserError
+
+
+def test_short_names_resolve_to_newest_version() -> None:
+    assert resolve_env_id("FrozenLake") == "FrozenLake-v1"
+    assert resolve_env_id("taxi") == "Taxi-v4"
+    assert resolve_env_id("CartPole-v1") == "CartPole-v1"
+    assert short_names()["Taxi"] == "Taxi-v4"
+
+
+def test_unknown_and_deprecated_ids_suggest() -> None:
+    with pytest.raises(UserError, match=r"unknown env 'Taxi-v3' \(did you mean 'Taxi-v4'\?\)"):
+        resolve_env_id("Taxi-v3")
+    with pytest.raises(UserError, match="did you mean 'CartPole"):
+        resolve_env_id("CartPol")
+
+
+def trajectory(env, steps: int = 200) -> list[tuple[int, float]]:
+    out = []
+    env.reset()
+    for _ in range(steps):
+        observation, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        out.append((int(observation), float(reward)))
+        if terminated or truncated:
+            env.reset()
+    return out
+
+
+def test_one_seed_fixes_env_and_action_space() -> None:
+    first = trajectory(make_env("FrozenLake-v1", seed=5))
+    assert first == trajectory(make_env("FrozenLake-v1", seed=5))
+    assert first != trajectory(make_env("FrozenLake-v1", seed=6))
+
+
+def test_rng_state_round_trip_replays_the_stream() -> None:
+    env = make_env("FrozenLake-v1", seed=1)
+    trajectory(env, 50)
+    saved = rng_state(env)
+    action_state = env.action_space.np_random.bit_generator.state
+    expected = trajectory(env, 100)
+    other = make_env("FrozenLake-v1", seed=99)
+    set_rng_state(other, saved)
+    other.action_space.np_random.bit_generator.state = action_state
+    assert trajectory(other, 100) == expected
+
+
+def test_env_kwargs_and_success_report() -> None:
+    env = make_env("FrozenLake-v1", seed=0, env_kwargs={"is_slippery": False})
+    env.reset()
+    info = {}
+    for action in (2, 2, 1, 1, 1, 2):  # right, right, down, down, down, right
+        _, reward, terminated, _, info = env.step(action)
+    assert terminated and reward == 1.0 and info["is_success"] is True
+    with pytest.raises(UserError, match="env_kwargs"):
+        make_env("FrozenLake-v1", seed=0, env_kwargs={"no_such_option": 1})
+
+
+def test_plugin_gridworld_is_in_gymnasiums_registry() -> None:
+    import gymnasium
+
+    env = make_env("rlkit/GridWorld-v0", seed=0)
+    assert "rlkit/GridWorld-v0" in gymnasium.registry
+    observation, _ = env.reset()
+    assert observation == 0 and env.observation_space.n == 56
+    assert np.issubdtype(type(observation), np.integer)

@@ -1,0 +1,31 @@
+"""Every YAML file in configs/ loads and validates against its agent's config model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rlkit.config import RunSettings, load_yaml, merge, validate
+from rlkit.environments import resolve_env_id
+from rlkit.registry import load_agent
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+
+
+def test_there_are_configs() -> None:
+    assert any(path.parent.name == "qlearning" for path in CONFIGS)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in CONFIGS if "sweeps" not in p.parts], ids=lambda p: p.name
+)
+def test_config_validates(path: Path) -> None:
+    data = load_yaml(path)
+    agent_cls = load_agent(data["agent"])
+    assert path.parent.name == data["agent"], "configs/<agent>/ holds that agent's files"
+    hparams = data.pop("hparams", {})
+    validate(RunSettings, data, {}, str(path))
+    validate(agent_cls.Config, merge(agent_cls.Config().model_dump(), hparams), {}, str(path))
+    resolve_env_id(data["env"])
+    assert "#" in path.read_text(), "configs cite the source of their values in comments"
