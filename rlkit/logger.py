@@ -130,7 +130,9 @@ class Logger:
             self._bar.update(step - self._bar.n)
             if self._returns:
                 recent = sum(self._returns) / len(self._returns)
-                self._bar.set_postfix(episodes=self.episodes, ret=f"{recent:.3g}", refresh=False)
+                self._bar.set_postfix(
+                    episodes=self.episodes, recent_return=f"{recent:.3g}", refresh=False
+                )
         if step >= self._next_log:
             now = time.perf_counter()
             sps = (step - self._last_step) / max(now - self._last_time, 1e-9)
