@@ -27,11 +27,28 @@ def commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def run(env_id: str, seed: int, episodes: int, out: str) -> tuple[float, float | None, float, float]:
+def run(
+    env_id: str, seed: int, episodes: int, out: str
+) -> tuple[float, float | None, float, float]:
     name = f"{env_id.replace('/', '-')}-{seed}"
     start = time.perf_counter()
-    code = main(["run", "qlearning", "--env", env_id, "--seed", str(seed), "--wandb", "disabled",
-                 "--no-progress", "--out-dir", out, "--name", name])
+    code = main(
+        [
+            "run",
+            "qlearning",
+            "--env",
+            env_id,
+            "--seed",
+            str(seed),
+            "--wandb",
+            "disabled",
+            "--no-progress",
+            "--out-dir",
+            out,
+            "--name",
+            name,
+        ]
+    )
     seconds = time.perf_counter() - start
     assert code == 0
     stats = evaluate_run(f"{out}/{name}", episodes=episodes)
@@ -45,8 +62,10 @@ def main_() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=1000)
     args = parser.parse_args()
-    print(f"# {date.today()} {platform.node()} {platform.processor() or platform.machine()} "
-          f"commit {commit()}")
+    print(
+        f"# {date.today()} {platform.node()} {platform.processor() or platform.machine()} "
+        f"commit {commit()}"
+    )
     print("| env | seed | greedy mean return | success rate | train wall-clock (s) | steps/s |")
     print("| --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as out:
@@ -54,8 +73,10 @@ def main_() -> None:
             for seed in args.seeds:
                 mean, success, seconds, sps = run(env_id, seed, args.episodes, out)
                 rate = "-" if success is None else f"{success:.3f}"
-                print(f"| {env_id} | {seed} | {mean:.3f} | {rate} | {seconds:.1f} | {sps:,.0f} |",
-                      flush=True)
+                print(
+                    f"| {env_id} | {seed} | {mean:.3f} | {rate} | {seconds:.1f} | {sps:,.0f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
