@@ -3,6 +3,13 @@
 An agent is a class registered under the `rlkit.agents` entry-point group. It declares
 its hyperparameters as one `Config` model, refuses spaces it cannot handle before any
 training starts, and owns its learning loop. See agents/qlearning.py for an example.
+
+Optional members:
+- `preset(observation_space) -> {"steps": int, "hparams": {...}}`: defaults for a kind
+  of observation (DQN: Nature values for frames, tuned MLP values for vectors), merged
+  under the YAML file, flags and `--set`.
+- `vector_env = True`: the agent steps `run.vector_env` (settings.num_envs envs)
+  instead of the single `run.env`.
 """
 
 from __future__ import annotations

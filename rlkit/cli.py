@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluation seed (default: derived from the run seed)",
     )
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.add_argument(
+        "--video", action="store_true", help="write an MP4 of the first episode into the run dir"
+    )
 
     plot = commands.add_parser(
         "plot", help="draw learning curves", description="Plot episode return against steps."
@@ -178,7 +181,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rlkit.training import evaluate_run
 
     stats = evaluate_run(
-        args.run_dir, episodes=args.episodes, checkpoint=args.checkpoint, seed=args.seed
+        args.run_dir,
+        episodes=args.episodes,
+        checkpoint=args.checkpoint,
+        seed=args.seed,
+        video=args.video,
     )
     print(json.dumps(stats.as_dict()) if args.json else stats.summary())
     return 0

@@ -15,48 +15,18 @@ validated strictly: unknown keys and wrong types are errors that name the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rlkit.errors import UserError, suggest
-
-WandbMode = Literal["offline", "online", "disabled"]
 
 
 class StrictModel(BaseModel):
     """Base for every config model: unknown keys and loose types are errors."""
 
     model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
-
-
-class RunSettings(StrictModel):
-    """Settings every run has, whatever the agent."""
-
-    agent: str = Field(description="agent plugin name (see `rlkit list agents`)")
-    env: str = Field(description="Gymnasium id, short name, or module:Id")
-    steps: PositiveInt = Field(description="environment steps to train for, in total")
-    seed: NonNegativeInt = Field(default=0, description="run seed; every RNG derives from it")
-    env_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="keyword arguments passed to gymnasium.make"
-    )
-    out_dir: str = Field(default="runs", description="folder that holds run directories")
-    name: str | None = Field(
-        default=None, description="run directory name (default: <agent>-<env>-<date>-<time>)"
-    )
-    wandb: WandbMode = Field(default="offline", description="Weights & Biases mode")
-    checkpoint_every: PositiveInt = Field(
-        default=50_000, description="environment steps between periodic checkpoints"
-    )
-    keep_checkpoints: PositiveInt = Field(default=3, description="periodic checkpoints kept")
-    log_every: PositiveInt = Field(
-        default=10_000, description="environment steps between time/sps and train/ metric rows"
-    )
-    progress: bool = Field(default=True, description="show the progress bar (on a terminal)")
-
-
-RUN_KEYS = tuple(RunSettings.model_fields)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -183,22 +153,23 @@ def validate(
 
 
 def split_overrides(
-    overrides: list[str], agent_config: type[BaseModel]
+    overrides: list[str], agent_config: type[BaseModel], run_settings: type[BaseModel]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """Sort `--set` items into (run settings, agent hyperparameters, origin of each key)."""
     run_part: dict[str, Any] = {}
     agent_part: dict[str, Any] = {}
     origins: dict[str, str] = {}
     agent_keys = set(agent_config.model_fields)
+    run_keys = [key for key in run_settings.model_fields if key != "agent"]
     for item in overrides:
         key, value = parse_override(item)
         top = key.split(".")[0]
         if top in agent_keys:
             _assign(agent_part, key, value)
-        elif top in RUN_KEYS and top not in ("agent",):
+        elif top in run_keys:
             _assign(run_part, key, value)
         else:
-            accepted = sorted(agent_keys) + [k for k in RUN_KEYS if k != "agent"]
+            accepted = sorted(agent_keys) + run_keys
             raise UserError(
                 f"--set {item}: unknown key '{key}'{suggest(top, accepted)}; "
                 f"accepted: {', '.join(accepted)}"

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium as gym
 
+from rlkit.atari import is_atari, register_ale
 from rlkit.errors import UserError, suggest
 from rlkit.registry import import_env_module, register_env_plugins
+
+if TYPE_CHECKING:
+    from rlkit.atari import AtariSettings
 
 _VERSION = re.compile(r"^(?:(?P<namespace>[\w.-]+)/)?(?P<name>[\w.-]+?)(?:-v(?P<version>\d+))?$")
 
@@ -32,8 +36,9 @@ def _split(env_id: str) -> tuple[str | None, str, int | None]:
 
 
 def short_names() -> dict[str, str]:
-    """Short name -> newest registered id, for every id in Gymnasium's registry."""
+    """Short name -> newest registered id, for every id in Gymnasium's registry and ALE."""
     register_env_plugins()
+    register_ale()
     newest: dict[str, tuple[int, str]] = {}
     for env_id in gym.registry:
         namespace, name, version = _split(env_id)
@@ -57,6 +62,8 @@ def resolve_env_id(env: str) -> str:
             )
         return env_id
     if env in gym.registry:
+        return env
+    if is_atari(env) and register_ale() and env in gym.registry:
         return env
     names = short_names()
     by_lower = {name.lower(): env_id for name, env_id in names.items()}
@@ -92,20 +99,34 @@ class ReportSuccess(gym.Wrapper[Any, Any, Any, Any]):
         return observation, reward, terminated, truncated, info
 
 
+def _whole_games(settings: AtariSettings) -> AtariSettings:
+    """Episodes are whole games: learners apply `episodic_life` (rlkit.atari.LifeLossTerminals)."""
+    return settings.model_copy(update={"episodic_life": False})
+
+
 def make_env(
     env: str,
     *,
     seed: int,
     env_kwargs: dict[str, Any] | None = None,
+    atari: AtariSettings | None = None,
     render_mode: str | None = None,
 ) -> gym.Env[Any, Any]:
     """A seeded environment: env RNG, action space and observation space from `seed`.
 
     The env has been reset once with `seed`; agents call `env.reset()` without a seed
-    to start each episode, so a run's episodes follow one RNG stream.
+    to start each episode, so a run's episodes follow one RNG stream. ALE games get
+    rlkit's Atari preprocessing (`atari`), with unclipped rewards.
     """
     env_id = resolve_env_id(env)
     kwargs = dict(env_kwargs or {})
+    if is_atari(env_id):
+        from rlkit.atari import AtariSettings, make_atari_env
+
+        settings = _whole_games(atari if atari is not None else AtariSettings())
+        return make_atari_env(
+            env_id, settings, seed=seed, render_mode=render_mode, clip_rewards=False
+        )
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     try:
@@ -130,3 +151,34 @@ def rng_state(env: gym.Env[Any, Any]) -> dict[str, Any]:
 
 def set_rng_state(env: gym.Env[Any, Any], state: dict[str, Any]) -> None:
     env.unwrapped.np_random.bit_generator.state = state
+
+
+def make_vector_env(
+    env: str,
+    *,
+    num_envs: int,
+    env_kwargs: dict[str, Any] | None = None,
+    atari: AtariSettings | None = None,
+) -> gym.vector.VectorEnv[Any, Any, Any]:
+    """`num_envs` copies stepped together, autoreset on the step after an episode ends.
+
+    ALE games use ale-py's native vector env (C++ threads, preprocessing built in);
+    everything else a gymnasium SyncVectorEnv of `make_env` copies. Seed with
+    `reset(seed=...)`; rewards are unclipped.
+    """
+    env_id = resolve_env_id(env)
+    if is_atari(env_id):
+        from rlkit.atari import AtariSettings, make_atari_vector_env
+
+        settings = _whole_games(atari if atari is not None else AtariSettings())
+        return make_atari_vector_env(
+            env_id, settings, num_envs=num_envs, seed=0, clip_rewards=False
+        )
+
+    def factory(index: int) -> Callable[[], gym.Env[Any, Any]]:
+        return lambda: make_env(env, seed=index, env_kwargs=env_kwargs)
+
+    return gym.vector.SyncVectorEnv(
+        [factory(index) for index in range(num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+    )

@@ -31,11 +31,20 @@ class EvalStats:
         return text
 
 
-def evaluate(agent: Any, env: Any, episodes: int) -> EvalStats:
-    """Play `episodes` full episodes with `agent.act`; `env` is seeded by the caller."""
+def evaluate(
+    agent: Any, env: Any, episodes: int, video_frames: list[np.ndarray] | None = None
+) -> EvalStats:
+    """Play `episodes` full episodes with `agent.act`; `env` is seeded by the caller.
+
+    With `video_frames`, the first episode's `env.render()` frames are appended to it
+    (the env must have been made with render_mode="rgb_array").
+    """
     returns, lengths, successes = [], [], []
-    for _ in range(episodes):
+    for episode in range(episodes):
         observation, _ = env.reset()
+        recording = video_frames is not None and episode == 0
+        if recording:
+            video_frames.append(env.render())  # type: ignore[union-attr]
         state = agent.initial_state()
         total, length, done = 0.0, 0, False
         info: dict[str, Any] = {}
@@ -45,6 +54,8 @@ def evaluate(agent: Any, env: Any, episodes: int) -> EvalStats:
             total += float(reward)
             length += 1
             done = terminated or truncated
+            if recording:
+                video_frames.append(env.render())  # type: ignore[union-attr]
         returns.append(total)
         lengths.append(length)
         if "is_success" in info:
@@ -59,3 +70,13 @@ def evaluate(agent: Any, env: Any, episodes: int) -> EvalStats:
         mean_length=float(np.mean(lengths)),
         success_rate=float(np.mean(successes)) if len(successes) == episodes else None,
     )
+
+
+def write_video(frames: list[np.ndarray], path: Any, fps: int = 30) -> None:
+    """Write RGB frames as an H.264 MP4 (imageio with its bundled ffmpeg)."""
+    import imageio.v2 as imageio
+
+    writer: Any = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=1)
+    with writer:
+        for frame in frames:
+            writer.append_data(frame)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,21 +36,21 @@ import gymnasium as gym
 
 import rlkit
 from rlkit import checkpoint
-from rlkit.config import (
-    RunSettings,
-    StrictModel,
-    dump_yaml,
-    load_yaml,
-    merge,
-    split_overrides,
-    validate,
+from rlkit.atari import is_atari
+from rlkit.config import StrictModel, dump_yaml, load_yaml, merge, split_overrides, validate
+from rlkit.environments import (
+    make_env,
+    make_vector_env,
+    resolve_env_id,
+    rng_state,
+    set_rng_state,
 )
-from rlkit.environments import make_env, resolve_env_id, rng_state, set_rng_state
 from rlkit.errors import UserError
 from rlkit.evaluation import EvalStats, evaluate
 from rlkit.logger import METRICS_FILE, Logger, resolve_wandb_mode, truncate_metrics
 from rlkit.registry import load_agent
-from rlkit.seeding import run_seeds
+from rlkit.seeding import derive_seed, run_seeds
+from rlkit.settings import RunSettings
 
 CONFIG_FILE = "config.yaml"
 RECORD_FILE = "run.json"
@@ -94,9 +95,84 @@ class Run:
         self.logger = logger
         self.stop_requested = False
         self.last_checkpoint: Path | None = None
+        self.clip_rewards = is_atari(settings.env) and settings.atari.reward_clipping
+        # a lost life is terminal for learning (rlkit.atari.LifeLossTerminals)
+        self.episodic_life = is_atari(settings.env) and settings.atari.episodic_life
+        self._vector_env: gym.vector.VectorEnv[Any, Any, Any] | None = None
         self._checkpoint_dir = run_dir / CHECKPOINT_DIR
         every = settings.checkpoint_every
         self._next_checkpoint = (start_step // every + 1) * every
+        self._eval_env: gym.Env[Any, Any] | None = None
+        self._next_eval = (
+            (start_step // settings.eval_every + 1) * settings.eval_every
+            if (settings.eval_every)
+            else None
+        )
+        self.eval_seconds = 0.0  # wall-clock spent in evaluations, so far
+
+    @property
+    def vector_env(self) -> gym.vector.VectorEnv[Any, Any, Any]:
+        """`settings.num_envs` environments stepped together (NEXT_STEP autoreset), made once.
+
+        Atari uses ale-py's native vector env; other envs a gymnasium SyncVectorEnv.
+        Rewards are unclipped; agents clip for learning when `clip_rewards` is set.
+        """
+        if self._vector_env is None:
+            self._vector_env = make_vector_env(
+                self.settings.env,
+                num_envs=self.settings.num_envs,
+                env_kwargs=self.settings.env_kwargs,
+                atari=self.settings.atari,
+            )
+        return self._vector_env
+
+    @property
+    def frame_stacked(self) -> bool:
+        """Observations are stacks of frames over time (Atari), newest frame last."""
+        return is_atari(self.settings.env)
+
+    def reset_seed(self, step: int) -> int:
+        """Seed for a vector env's first reset when training starts or resumes at `step`."""
+        return derive_seed(self.settings.seed, "env", index=1 + step)
+
+    def close(self) -> None:
+        self.env.close()
+        if self._vector_env is not None:
+            self._vector_env.close()
+        if self._eval_env is not None:
+            self._eval_env.close()
+
+    def maybe_evaluate(self, agent: Any) -> None:
+        """Every `eval_every` steps: play `eval_episodes` with `agent.act`, log eval/ metrics.
+
+        The evaluation env is the one `rlkit eval` uses (full Atari games, unclipped
+        rewards), on the run's eval seed stream; `time/eval_total` is the wall-clock
+        spent evaluating so far, so training time can be told apart.
+        """
+        if self._next_eval is None or agent.step < self._next_eval:
+            return
+        started = time.perf_counter()
+        if self._eval_env is None:
+            self._eval_env = make_env(
+                self.settings.env,
+                seed=run_seeds(self.settings.seed)["eval"],
+                env_kwargs=self.settings.env_kwargs,
+                atari=self.settings.atari.model_copy(update={"episodic_life": False}),
+            )
+        stats = evaluate(agent, self._eval_env, self.settings.eval_episodes)
+        self.eval_seconds += time.perf_counter() - started
+        self.logger.log(
+            agent.step,
+            {
+                "eval/return": stats.mean,
+                "eval/return_std": stats.std,
+                "eval/length": stats.mean_length,
+                "time/eval_total": round(self.eval_seconds, 3),
+            },
+        )
+        every = self.settings.eval_every
+        assert every is not None
+        self._next_eval = (agent.step // every + 1) * every
 
     def episode_end(
         self, agent: Any, episode_return: float, length: int, info: dict[str, Any]
@@ -106,6 +182,7 @@ class Run:
         self.logger.episode(
             agent.step, episode_return, length, None if success is None else bool(success)
         )
+        self.maybe_evaluate(agent)
         self.maybe_checkpoint(agent)
 
     def maybe_checkpoint(self, agent: Any) -> None:
@@ -169,21 +246,41 @@ def train(
         raise UserError(f"config file '{config}' is for agent '{file_agent}', not '{agent}'")
     agent_cls = load_agent(agent_name)
 
-    run_set, agent_set, set_origins = split_overrides(list(overrides), agent_cls.Config)
+    run_set, agent_set, set_origins = split_overrides(
+        list(overrides), agent_cls.Config, RunSettings
+    )
     origins.update(set_origins)
     origins.update({key: f"--{key.replace('_', '-')}" for key in given})
     file_hparams = file_data.pop("hparams", None) or {}
     if not isinstance(file_hparams, dict):
         raise UserError(f"config file '{config}': hparams must be a mapping of hyperparameters")
-    run_data = merge(merge({"steps": agent_cls.default_steps, **file_data}, given), run_set)
+    run_data = merge(merge(file_data, given), run_set)
+    steps_given = "steps" in run_data
+    run_data.setdefault("steps", agent_cls.default_steps)
     run_data["agent"] = agent_name
     if "env" not in run_data:
         raise UserError("no environment given; use --env ID (see `rlkit list envs`)")
     run_data["wandb"] = resolve_wandb_mode(run_data.get("wandb"))
     settings = validate(RunSettings, run_data, origins, "run settings")
+
+    env_id = resolve_env_id(settings.env)
+    if ":" not in settings.env:
+        settings = settings.model_copy(update={"env": env_id})
+    seeds = run_seeds(settings.seed)
+    env = make_env(
+        settings.env, seed=seeds["env"], env_kwargs=settings.env_kwargs, atari=settings.atari
+    )
+    agent_cls.check_spaces(env_id, env.observation_space, env.action_space)
+
+    # nested settings merge into the defaults: the agent's, then its preset for these spaces
+    defaults = agent_cls.Config().model_dump()
+    if hasattr(agent_cls, "preset"):
+        preset = agent_cls.preset(env.observation_space)
+        defaults = merge(defaults, preset.get("hparams", {}))
+        if "steps" in preset and not steps_given:
+            settings = settings.model_copy(update={"steps": preset["steps"]})
     hparam_origins = {key.removeprefix("hparams."): origin for key, origin in origins.items()}
     hparam_origins.update({key: origins.get("hparams", "") for key in file_hparams})
-    defaults = agent_cls.Config().model_dump()  # nested settings merge into the defaults
     agent_config = validate(
         agent_cls.Config,
         merge(merge(merge(defaults, file_hparams), hparams or {}), agent_set),
@@ -191,24 +288,24 @@ def train(
         agent_name,
     )
 
-    env_id = resolve_env_id(settings.env)
-    if ":" not in settings.env:
-        settings = settings.model_copy(update={"env": env_id})
-    seeds = run_seeds(settings.seed)
-    env = make_env(settings.env, seed=seeds["env"], env_kwargs=settings.env_kwargs)
-    agent_cls.check_spaces(env_id, env.observation_space, env.action_space)
-
     run_dir = _create_run_dir(settings, env_id)
     resolved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
     _write_text(run_dir / CONFIG_FILE, dump_yaml(resolved))
     _write_text(run_dir / RECORD_FILE, json.dumps(_run_record(seeds, resolved), indent=2))
-    learner = agent_cls(
-        agent_config,
-        observation_space=env.observation_space,
-        action_space=env.action_space,
-        seed=seeds["agent"],
-    )
-    return _execute(learner, settings, resolved, run_dir, env)
+    try:
+        learner = agent_cls(
+            agent_config,
+            observation_space=env.observation_space,
+            action_space=env.action_space,
+            seed=seeds["agent"],
+        )
+        return _execute(learner, settings, resolved, run_dir, env)
+    except UserError:
+        # refused before anything was learned (e.g. a replay buffer too big for memory):
+        # the run directory made a moment ago holds nothing worth keeping
+        if not checkpoint.list_checkpoints(run_dir / CHECKPOINT_DIR):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _resume(
@@ -245,7 +342,10 @@ def _resume(
             f"give --steps larger than {saved['step']} to train further"
         )
     env = make_env(
-        settings.env, seed=run_seeds(settings.seed)["env"], env_kwargs=settings.env_kwargs
+        settings.env,
+        seed=run_seeds(settings.seed)["env"],
+        env_kwargs=settings.env_kwargs,
+        atari=settings.atari,
     )
     set_rng_state(env, saved["env_rng"])
     learner = agent_cls(
@@ -278,6 +378,11 @@ def _execute(
         f"W&B {settings.wandb} -> {run_dir}",
         file=sys.stderr,
     )
+    if is_atari(settings.env):
+        print(f"rlkit: Atari settings: {settings.atari.describe()}", file=sys.stderr)
+    import torch
+
+    torch.set_num_threads(settings.threads or os.cpu_count() or 1)
     logger = Logger(
         run_dir,
         total_steps=settings.steps,
@@ -301,7 +406,7 @@ def _execute(
     finally:
         restore()
         logger.close()
-        env.close()
+        run.close()
     return TrainResult(
         run_dir=run_dir,
         step=agent.step,
@@ -362,7 +467,7 @@ def load(run_dir: str | Path, checkpoint_file: str | Path | None = None) -> Load
     settings, agent_config, agent_cls = read_run(directory)
     path = Path(checkpoint_file) if checkpoint_file is not None else _newest_checkpoint(directory)
     saved = checkpoint.load(path)
-    env = make_env(settings.env, seed=0, env_kwargs=settings.env_kwargs)
+    env = make_env(settings.env, seed=0, env_kwargs=settings.env_kwargs, atari=settings.atari)
     agent = agent_cls(
         agent_config,
         observation_space=env.observation_space,
@@ -380,17 +485,61 @@ def evaluate_run(
     episodes: int,
     checkpoint: str | Path | None = None,
     seed: int | None = None,
+    video: bool = False,
 ) -> EvalStats:
-    """Evaluate a run's agent on episodes seeded apart from training (or from `seed`)."""
+    """Evaluate a run's agent on episodes seeded apart from training (or from `seed`).
+
+    Atari follows the Nature protocol: full games (no episodic life), unclipped rewards,
+    the agent's evaluation epsilon. With `video`, the first episode is written to
+    `<run>/videos/eval-step-<step>.mp4` and logged to W&B with the statistics.
+    """
     if episodes < 1:
         raise UserError(f"--episodes {episodes}: must be a positive integer")
     loaded = load(run_dir, checkpoint)
-    eval_seed = seed if seed is not None else run_seeds(loaded.settings.seed)["eval"]
-    env = make_env(loaded.settings.env, seed=eval_seed, env_kwargs=loaded.settings.env_kwargs)
+    settings = loaded.settings
+    eval_seed = seed if seed is not None else run_seeds(settings.seed)["eval"]
+    env = make_env(
+        settings.env,
+        seed=eval_seed,
+        env_kwargs=settings.env_kwargs,
+        atari=settings.atari.model_copy(update={"episodic_life": False}),
+        render_mode="rgb_array" if video else None,
+    )
+    frames: list[Any] | None = [] if video else None
     try:
-        return evaluate(loaded.agent, env, episodes)
+        stats = evaluate(loaded.agent, env, episodes, video_frames=frames)
     finally:
         env.close()
+    if frames:
+        from rlkit.evaluation import write_video
+
+        path = Path(run_dir) / "videos" / f"eval-step-{loaded.step:012d}.mp4"
+        path.parent.mkdir(exist_ok=True)
+        write_video(frames, path)
+        print(f"rlkit: wrote {path}", file=sys.stderr)
+        if settings.wandb != "disabled":
+            _log_eval_to_wandb(Path(run_dir), settings, stats, path, loaded.step)
+    return stats
+
+
+def _log_eval_to_wandb(
+    run_dir: Path, settings: RunSettings, stats: EvalStats, video: Path, step: int
+) -> None:
+    import wandb
+
+    run = wandb.init(
+        project="rlkit",
+        name=f"{run_dir.name}-eval",
+        group=run_dir.name,
+        job_type="eval",
+        dir=str(run_dir),
+        mode=settings.wandb,
+        settings=wandb.Settings(silent=True, init_timeout=20, console="off"),
+        reinit="finish_previous",
+    )
+    metrics = {f"eval/{key}": value for key, value in stats.as_dict().items() if value is not None}
+    run.log({**metrics, "eval/video": wandb.Video(str(video), format="mp4")}, step=step)
+    run.finish()
 
 
 def _create_run_dir(settings: RunSettings, env_id: str) -> Path:

@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from rlkit.agents.qlearning import QLearningConfig
-from rlkit.config import RunSettings, load_yaml, merge, parse_override, split_overrides, validate
+from rlkit.config import load_yaml, merge, parse_override, split_overrides, validate
 from rlkit.errors import UserError
 from rlkit.schedules import Schedule
+from rlkit.settings import RunSettings
 
 
 def test_override_values_are_yaml_scalars_never_code() -> None:
@@ -26,16 +27,18 @@ def test_override_values_are_yaml_scalars_never_code() -> None:
 
 def test_split_overrides_routes_agent_and_run_keys() -> None:
     run, agent, origins = split_overrides(
-        ["gamma=0.5", "epsilon.end=0.05", "seed=4"], QLearningConfig
+        ["gamma=0.5", "epsilon.end=0.05", "seed=4", "atari.frame_stack=2"],
+        QLearningConfig,
+        RunSettings,
     )
-    assert run == {"seed": 4}
+    assert run == {"seed": 4, "atari": {"frame_stack": 2}}
     assert agent == {"gamma": 0.5, "epsilon": {"end": 0.05}}
     assert origins["epsilon.end"] == "--set epsilon.end=0.05"
 
 
 def test_nested_override_keeps_the_other_fields() -> None:
     defaults = QLearningConfig().model_dump()
-    _, agent, _ = split_overrides(["epsilon.end=0.05"], QLearningConfig)
+    _, agent, _ = split_overrides(["epsilon.end=0.05"], QLearningConfig, RunSettings)
     config = QLearningConfig.model_validate(merge(defaults, agent))
     assert config.epsilon == Schedule(kind="linear", start=1.0, end=0.05, fraction=0.3)
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rlkit.config import RunSettings, load_yaml, merge, validate
+from rlkit.config import load_yaml, merge, validate
 from rlkit.environments import resolve_env_id
 from rlkit.registry import load_agent
+from rlkit.settings import RunSettings
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
 

@@ -1,0 +1,54 @@
+"""Run settings: what every run has, whatever the agent (the agent's own are its Config)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from rlkit.atari import AtariSettings
+from rlkit.config import StrictModel
+
+WandbMode = Literal["offline", "online", "disabled"]
+
+
+class RunSettings(StrictModel):
+    """Settings every run has, whatever the agent (`--set name=value` or flags)."""
+
+    agent: str = Field(description="agent plugin name (see `rlkit list agents`)")
+    env: str = Field(description="Gymnasium id, short name, or module:Id")
+    steps: PositiveInt = Field(description="environment steps to train for, in total")
+    seed: NonNegativeInt = Field(default=0, description="run seed; every RNG derives from it")
+    env_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments passed to gymnasium.make"
+    )
+    num_envs: PositiveInt = Field(
+        default=1, description="environments stepped together by agents that use a vector env"
+    )
+    atari: AtariSettings = Field(
+        default_factory=AtariSettings, description="Atari preprocessing (ALE environments only)"
+    )
+    threads: PositiveInt | None = Field(
+        default=None, description="torch CPU threads (default: the number of cores)"
+    )
+    out_dir: str = Field(default="runs", description="folder that holds run directories")
+    name: str | None = Field(
+        default=None, description="run directory name (default: <agent>-<env>-<date>-<time>)"
+    )
+    wandb: WandbMode = Field(default="offline", description="Weights & Biases mode")
+    checkpoint_every: PositiveInt = Field(
+        default=50_000, description="environment steps between periodic checkpoints"
+    )
+    keep_checkpoints: PositiveInt = Field(default=3, description="periodic checkpoints kept")
+    log_every: PositiveInt = Field(
+        default=10_000, description="environment steps between time/sps and train/ metric rows"
+    )
+    progress: bool = Field(default=True, description="show the progress bar (on a terminal)")
+    eval_every: PositiveInt | None = Field(
+        default=None,
+        description="environment steps between evaluations of the greedy/evaluation policy "
+        "during training, logged as eval/return (default: none)",
+    )
+    eval_episodes: PositiveInt = Field(
+        default=10, description="episodes per evaluation during training (see eval_every)"
+    )
