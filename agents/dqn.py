@@ -37,6 +37,7 @@ from torch import nn
 from rlkit.agent import require_space
 from rlkit.atari import LifeLossTerminals
 from rlkit.config import StrictModel
+from rlkit.environments import success_of
 from rlkit.networks import QNetwork, build_torso, is_image_space, resolve_device
 from rlkit.replay import ReplayBatch, ReplayBuffer, check_memory, slot_bytes
 from rlkit.schedules import Schedule
@@ -311,7 +312,9 @@ class DQN:
             previous = self._step
             self._step += len(stepped)
             for index in np.flatnonzero(~resetting & (terminated | truncated)):
-                run.logger.episode(self._step, float(returns[index]), int(lengths[index]))
+                run.logger.episode(
+                    self._step, float(returns[index]), int(lengths[index]), success_of(info, index)
+                )
                 returns[index], lengths[index] = 0.0, 0
             resetting = terminated | truncated
             observations = next_observations

@@ -182,3 +182,11 @@ def make_vector_env(
         [factory(index) for index in range(num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
     )
+
+
+def success_of(vector_info: dict[str, Any], index: int) -> bool | None:
+    """`is_success` of env `index` from a vector env's info, None where it reports none."""
+    mask = vector_info.get("_is_success")
+    if mask is None or not mask[index]:
+        return None
+    return bool(vector_info["is_success"][index])
