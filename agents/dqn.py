@@ -311,7 +311,7 @@ class DQN:
             lengths[stepped] += 1
             previous = self._step
             self._step += len(stepped)
-            for index in np.flatnonzero(~resetting & (terminated | truncated)):
+            for index in np.flatnonzero(~resetting & (terminated | truncated)).tolist():
                 run.logger.episode(
                     self._step, float(returns[index]), int(lengths[index]), success_of(info, index)
                 )
