@@ -1,0 +1,322 @@
+"""Actor-critic networks for the policy-gradient agents (RPG, TRPO, A3C).
+
+    policy = ActorCritic(observation_space, action_space, hidden=(64, 64), lstm_size=128)
+    state = policy.initial_state(num_envs)
+    distribution, values, state = policy.step(observations, state, episode_starts)
+    distribution, values, _ = policy(observations_TB, rollout_state, episode_starts_TB)
+
+Architecture: an encoder from `rlkit.networks.build_torso` (the Nature CNN of Mnih et
+al. 2015 for uint8 frames (C, H, W), an MLP otherwise) -> an optional LSTM core
+(Hochreiter & Schmidhuber 1997; as the memory of recurrent policy gradients, Wierstra
+et al. 2009, and of A3C-LSTM, Mnih et al. 2016) -> a policy head (categorical for
+Discrete actions, diagonal Gaussian with a state-independent learned log-std for 1-D
+Box actions, the convention of Schulman et al. 2015 and 2017) and a linear value head.
+With `shared_torso=False` the value function has its own encoder and LSTM, so its
+parameters are disjoint from the policy's (TRPO fits the value function separately).
+
+Recurrent state (`RecurrentState`) is a plain tuple of tensors, each [B, lstm_size]
+with the batch (env) axis first, so `tuple(part[indices] for part in state)` picks
+envs and `concatenate_states` joins them: (h, c) for a shared torso, (h, c, value_h,
+value_c) when the value function has its own LSTM. It is passed in and out
+explicitly; the module keeps none. `episode_starts[t, b]` True resets env b's state
+to zeros *before* step t, so one stored sequence may hold several episodes
+(truncated backpropagation through time over stored sequences).
+
+Initialisation (beyond PyTorch's defaults for the torso): the policy output layer is
+orthogonal with gain 0.01, so the initial policy is near uniform / near zero-mean
+(Andrychowicz et al. 2021, "What matters in on-policy RL": a 100x smaller last policy
+layer); the
+value head is orthogonal with gain 1; LSTM forget-gate biases start at 1 (Gers et al.
+2000; Jozefowicz et al. 2015), which helps carry memory from the first updates.
+
+Flat-parameter helpers (`flat_parameters`, `set_flat_parameters`, `flat_gradient`)
+serve TRPO's conjugate gradient and line search (Schulman et al. 2015, appendix C).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+from rlkit.errors import UserError
+from rlkit.networks import build_torso
+
+RecurrentState = tuple[torch.Tensor, ...]
+"""LSTM state: (h, c) or (h, c, value_h, value_c), each [B, lstm_size], batch first."""
+
+POLICY_OUTPUT_GAIN = 0.01  # Andrychowicz et al. 2021: 100x smaller last policy layer
+VALUE_OUTPUT_GAIN = 1.0
+FORGET_GATE_BIAS = 1.0  # Gers et al. 2000; Jozefowicz et al. 2015
+
+
+class CategoricalHead(nn.Module):
+    """Linear layer to logits -> `Categorical` over Discrete actions (any leading dims)."""
+
+    def __init__(self, features: int, num_actions: int) -> None:
+        super().__init__()
+        self.logits = nn.Linear(features, num_actions)
+        nn.init.orthogonal_(self.logits.weight, gain=POLICY_OUTPUT_GAIN)
+        nn.init.zeros_(self.logits.bias)
+
+    def forward(self, features: torch.Tensor) -> Categorical:
+        return Categorical(logits=self.logits(features))
+
+
+class GaussianHead(nn.Module):
+    """Diagonal Gaussian: linear mean, state-independent learned log-std per action dim.
+
+    The log-std is a parameter, not a network output (Schulman et al. 2015, 2017);
+    `log_std_init` 0.0 gives a standard deviation of 1 at the start.
+    """
+
+    def __init__(self, features: int, action_dim: int, log_std_init: float = 0.0) -> None:
+        super().__init__()
+        self.mean = nn.Linear(features, action_dim)
+        nn.init.orthogonal_(self.mean.weight, gain=POLICY_OUTPUT_GAIN)
+        nn.init.zeros_(self.mean.bias)
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+
+    def forward(self, features: torch.Tensor) -> Independent[Normal]:
+        mean = self.mean(features)
+        std = self.log_std.exp().expand_as(mean)
+        return Independent(Normal(mean, std), 1)
+
+
+def policy_head(features: int, action_space: gym.Space[Any]) -> nn.Module:
+    """CategoricalHead for Discrete actions, GaussianHead for a 1-D Box; UserError otherwise."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return CategoricalHead(features, int(action_space.n))
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        return GaussianHead(features, int(action_space.shape[0]))
+    raise UserError(f"no policy head for action space {action_space}; need Discrete or a 1-D Box")
+
+
+def _forget_bias(lstm: nn.LSTM) -> nn.LSTM:
+    """Forget-gate biases to FORGET_GATE_BIAS (PyTorch gate order: input, forget, cell, out)."""
+    size = lstm.hidden_size
+    bias_input = lstm.get_parameter("bias_ih_l0")
+    bias_hidden = lstm.get_parameter("bias_hh_l0")
+    with torch.no_grad():
+        bias_input[size : 2 * size].fill_(FORGET_GATE_BIAS)
+        bias_hidden[size : 2 * size].zero_()
+    return lstm
+
+
+def run_lstm(
+    lstm: nn.LSTM,
+    inputs: torch.Tensor,
+    hidden: torch.Tensor,
+    cell: torch.Tensor,
+    episode_starts: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """LSTM over inputs [T, B, F] from (hidden, cell) [B, H]; resets envs where a step starts.
+
+    State rows of env b are zeroed before step t when `episode_starts[t, b]`. The sequence
+    is cut only at steps where some env starts, and each piece runs as one `nn.LSTM`
+    call. Returns outputs [T, B, H] and the final (hidden, cell).
+    """
+    steps = inputs.shape[0]
+    starts = episode_starts.to(torch.bool)
+    cuts = torch.nonzero(starts.any(dim=1)).flatten().tolist()
+    bounds = sorted({0, *cuts, steps})
+    outputs = []
+    for begin, end in itertools.pairwise(bounds):
+        keep = (~starts[begin]).to(hidden.dtype).unsqueeze(1)
+        hidden, cell = hidden * keep, cell * keep
+        piece, (hidden_out, cell_out) = lstm(
+            inputs[begin:end], (hidden.unsqueeze(0), cell.unsqueeze(0))
+        )
+        hidden, cell = hidden_out[0], cell_out[0]
+        outputs.append(piece)
+    return torch.cat(outputs, dim=0), hidden, cell
+
+
+class ActorCritic(nn.Module):
+    """Encoder -> optional LSTM -> policy head and value head (see the module docstring).
+
+    `hidden`: MLP widths for vector observations (64x64: the MuJoCo network of Schulman
+    et al. 2017, PPO; its tanh units are ReLU here, as in `rlkit.networks.MLP`).
+    `lstm_size`: None for a memoryless policy, else the LSTM width. `shared_torso`:
+    False gives the value function its own encoder (and LSTM).
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space[Any],
+        action_space: gym.Space[Any],
+        *,
+        hidden: Sequence[int] = (64, 64),
+        lstm_size: int | None = None,
+        shared_torso: bool = True,
+    ) -> None:
+        super().__init__()
+        if lstm_size is not None and lstm_size <= 0:
+            raise UserError(f"lstm_size {lstm_size} must be a positive integer or None")
+        self.recurrent = lstm_size is not None
+        self.shared_torso = shared_torso
+        self.lstm_size = lstm_size
+        self.encoder = build_torso(observation_space, hidden)
+        encoded = int(self.encoder.output_dim)  # type: ignore[arg-type]
+        self.lstm = _forget_bias(nn.LSTM(encoded, lstm_size)) if lstm_size else None
+        features = lstm_size if lstm_size else encoded
+        self.policy_head = policy_head(features, action_space)
+        self.value_encoder: nn.Module | None = None
+        self.value_lstm: nn.LSTM | None = None
+        if not shared_torso:
+            self.value_encoder = build_torso(observation_space, hidden)
+            if lstm_size:
+                self.value_lstm = _forget_bias(nn.LSTM(encoded, lstm_size))
+        self.value_head = nn.Linear(features, 1)
+        nn.init.orthogonal_(self.value_head.weight, gain=VALUE_OUTPUT_GAIN)
+        nn.init.zeros_(self.value_head.bias)
+
+    def policy_parameters(self) -> list[nn.Parameter]:
+        """Encoder, LSTM and policy head (the shared torso counts as the policy's)."""
+        modules: list[nn.Module | None] = [self.encoder, self.lstm, self.policy_head]
+        return [param for module in modules if module is not None for param in module.parameters()]
+
+    def value_parameters(self) -> list[nn.Parameter]:
+        """The value head, plus the value encoder and LSTM when the torso is not shared."""
+        modules: list[nn.Module | None] = [self.value_encoder, self.value_lstm, self.value_head]
+        return [param for module in modules if module is not None for param in module.parameters()]
+
+    def initial_state(self, batch_size: int) -> RecurrentState | None:
+        """Zero LSTM state for `batch_size` envs (None for a memoryless policy)."""
+        if self.lstm_size is None:
+            return None
+        device = self.value_head.weight.device
+        parts = 2 if self.shared_torso else 4
+        return tuple(torch.zeros(batch_size, self.lstm_size, device=device) for _ in range(parts))
+
+    def _encode(
+        self,
+        encoder: nn.Module,
+        lstm: nn.LSTM | None,
+        observations: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None,
+        episode_starts: torch.Tensor,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        steps, batch = observations.shape[:2]
+        encoded = encoder(observations.reshape(steps * batch, *observations.shape[2:]))
+        encoded = encoded.reshape(steps, batch, -1)
+        if lstm is None:
+            return encoded, None
+        assert state is not None
+        outputs, hidden, cell = run_lstm(lstm, encoded, state[0], state[1], episode_starts)
+        return outputs, (hidden, cell)
+
+    def features(
+        self,
+        observations: torch.Tensor,
+        state: RecurrentState | None,
+        episode_starts: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, RecurrentState | None]:
+        """Policy and value features [T, B, F] for observations [T, B, *obs], and new state."""
+        if self.recurrent and state is None:
+            state = self.initial_state(observations.shape[1])
+        policy_state = None if state is None else (state[0], state[1])
+        policy_features, policy_new = self._encode(
+            self.encoder, self.lstm, observations, policy_state, episode_starts
+        )
+        if self.value_encoder is None:
+            return policy_features, policy_features, policy_new
+        value_state = None if state is None else (state[2], state[3])
+        value_features, value_new = self._encode(
+            self.value_encoder, self.value_lstm, observations, value_state, episode_starts
+        )
+        if policy_new is None or value_new is None:
+            return policy_features, value_features, None
+        return policy_features, value_features, (*policy_new, *value_new)
+
+    def forward(
+        self,
+        observations: torch.Tensor,
+        state: RecurrentState | None,
+        episode_starts: torch.Tensor,
+    ) -> tuple[Distribution, torch.Tensor, RecurrentState | None]:
+        """Observations [T, B, *obs] -> (distribution [T, B], values [T, B], new state).
+
+        State None on a recurrent net means zeros. Memoryless nets ignore state and
+        `episode_starts` and return None as the state.
+        """
+        policy_features, value_features, new_state = self.features(
+            observations, state, episode_starts
+        )
+        distribution = self.policy_head(policy_features)
+        values = self.value_head(value_features).squeeze(-1)
+        return distribution, values, new_state
+
+    def step(
+        self,
+        observation: torch.Tensor,
+        state: RecurrentState | None,
+        episode_start: torch.Tensor,
+    ) -> tuple[Distribution, torch.Tensor, RecurrentState | None]:
+        """One step for acting: observation [B, *obs] -> (distribution [B], values [B], state)."""
+        policy_features, value_features, new_state = self.features(
+            observation.unsqueeze(0), state, episode_start.unsqueeze(0)
+        )
+        distribution = self.policy_head(policy_features[0])
+        values = self.value_head(value_features[0]).squeeze(-1)
+        return distribution, values, new_state
+
+
+def concatenate_states(states: Sequence[RecurrentState | None]) -> RecurrentState | None:
+    """Join recurrent states along the batch (env) axis; None when they are all None."""
+    if all(state is None for state in states):
+        return None
+    if any(state is None for state in states):
+        raise ValueError("cannot concatenate recurrent and memoryless states")
+    present = [state for state in states if state is not None]
+    return tuple(torch.cat(parts, dim=0) for parts in zip(*present, strict=True))
+
+
+def flat_parameters(params: Iterable[nn.Parameter]) -> torch.Tensor:
+    """All parameters as one detached 1-D tensor (in the order given)."""
+    return torch.cat([param.detach().reshape(-1) for param in params])
+
+
+def set_flat_parameters(params: Sequence[nn.Parameter], flat: torch.Tensor) -> None:
+    """Copy the 1-D `flat` into `params` (inverse of `flat_parameters`), without autograd."""
+    total = sum(param.numel() for param in params)
+    if flat.numel() != total:
+        raise ValueError(f"flat vector has {flat.numel()} values; the parameters hold {total}")
+    offset = 0
+    with torch.no_grad():
+        for param in params:
+            count = param.numel()
+            param.copy_(flat[offset : offset + count].view_as(param))
+            offset += count
+
+
+def flat_gradient(
+    loss: torch.Tensor,
+    params: Sequence[nn.Parameter],
+    *,
+    create_graph: bool = False,
+    retain_graph: bool = False,
+) -> torch.Tensor:
+    """d loss / d params as one 1-D tensor; zeros for parameters the loss does not use.
+
+    `create_graph=True` keeps the graph of the gradient itself (for Hessian- or
+    Fisher-vector products); it implies `retain_graph`.
+    """
+    gradients = torch.autograd.grad(
+        loss,
+        list(params),
+        create_graph=create_graph,
+        retain_graph=retain_graph or create_graph,
+        allow_unused=True,
+    )
+    return torch.cat(
+        [
+            (torch.zeros_like(param) if grad is None else grad).reshape(-1)
+            for grad, param in zip(gradients, params, strict=True)
+        ]
+    )

@@ -1,0 +1,388 @@
+"""On-policy rollouts: collecting segments from one env, returns and GAE advantages.
+
+    carry = Carry.start(env, policy, seed=seed)
+    rollout, carry = carry.collect(env, policy, steps=128, version=weights_version)
+    batch = Rollout.concatenate([rollout_a, rollout_b])          # along envs (same T)
+    advantages = gae(batch.rewards, batch.values, batch.bootstrap_values,
+                     batch.terminated, batch.truncated, gamma=0.99, lam=0.95)
+    value_targets = advantages + batch.values
+
+Storage is torch: every field of a `Rollout` is a CPU tensor shaped [T, N, ...] (time
+first, then env), float32 for rewards, values and log-probs, bool for the flags, int64
+for Discrete actions, the env's own dtype for observations (uint8 frames stay uint8;
+float64 vectors become float32). `Rollout.to(device)` moves the tensors.
+
+Episode ends and bootstrapping. `terminated[t]`: the episode reached a terminal state
+at step t; nothing follows, so the return does not bootstrap. `truncated[t]`: the
+episode was cut (a time limit), so the return bootstraps from
+`bootstrap_values[t]` = V(final observation) (Pardo et al. 2018, "Time limits in
+reinforcement learning"). At the segment's last step t = T - 1 of an unfinished
+episode the return bootstraps from `bootstrap_values[T - 1]` = V(s_T). Elsewhere
+`bootstrap_values` is 0 and ignored. Returns and advantages never flow across an
+episode end. `episode_starts[t]`: step t is the first of an episode (the LSTM resets
+its state before it).
+
+Batching episodes of different lengths: `Rollout.pad_time(rollouts)` pads every
+segment to the longest T and joins them along N, returning a mask of real steps
+(recurrent policy gradients over whole episodes, Wierstra et al. 2009).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlkit.policies import ActorCritic, RecurrentState, concatenate_states
+
+
+def discounted_returns(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    bootstrap_values: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """Monte-Carlo returns [T, N]: G_t = r_t + gamma * G_{t+1}, cut at every episode end.
+
+    At a terminated step G_t = r_t; at a truncated step or the segment's last step
+    G_t = r_t + gamma * bootstrap_values[t] (see the module docstring).
+    """
+    rewards = torch.as_tensor(rewards, dtype=torch.float32)
+    terminated = torch.as_tensor(terminated, dtype=torch.bool)
+    truncated = torch.as_tensor(truncated, dtype=torch.bool)
+    bootstrap_values = torch.as_tensor(bootstrap_values, dtype=torch.float32)
+    steps = rewards.shape[0]
+    returns = torch.empty_like(rewards)
+    following = torch.zeros_like(rewards[0])  # G_{t+1} within the same episode
+    for t in reversed(range(steps)):
+        cut = truncated[t] if t < steps - 1 else torch.ones_like(truncated[t])
+        following = torch.where(cut, bootstrap_values[t], following)
+        following = torch.where(terminated[t], torch.zeros_like(following), following)
+        returns[t] = rewards[t] + gamma * following
+        following = returns[t]
+    return returns
+
+
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    bootstrap_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> torch.Tensor:
+    """Generalized advantage estimates [T, N] (Schulman et al. 2016, eq. 16).
+
+    delta_t = r_t + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t), with V(s_{t+1}) =
+    bootstrap_values[t] at a truncation or t = T - 1, else values[t + 1];
+    A_t = delta_t + gamma * lam * A_{t+1}, cut at every episode end. lam = 1 gives the
+    Monte-Carlo returns minus values, lam = 0 the one-step TD errors. Value targets
+    (the TD(lam) returns) are `advantages + values`.
+    """
+    rewards = torch.as_tensor(rewards, dtype=torch.float32)
+    values = torch.as_tensor(values, dtype=torch.float32)
+    bootstrap_values = torch.as_tensor(bootstrap_values, dtype=torch.float32)
+    terminated = torch.as_tensor(terminated, dtype=torch.bool)
+    truncated = torch.as_tensor(truncated, dtype=torch.bool)
+    steps = rewards.shape[0]
+    advantages = torch.empty_like(rewards)
+    following = torch.zeros_like(rewards[0])  # A_{t+1} within the same episode
+    for t in reversed(range(steps)):
+        if t == steps - 1:
+            next_value = bootstrap_values[t]
+            ended = torch.ones_like(truncated[t])
+        else:
+            next_value = torch.where(truncated[t], bootstrap_values[t], values[t + 1])
+            ended = terminated[t] | truncated[t]
+        alive = (~terminated[t]).to(rewards.dtype)
+        delta = rewards[t] + gamma * next_value * alive - values[t]
+        following = torch.where(ended, torch.zeros_like(following), following)
+        advantages[t] = delta + gamma * lam * following
+        following = advantages[t]
+    return advantages
+
+
+def _pad_time(tensor: torch.Tensor, length: int, fill: float | bool) -> torch.Tensor:
+    missing = length - tensor.shape[0]
+    if missing == 0:
+        return tensor
+    padding = torch.full((missing, *tensor.shape[1:]), fill, dtype=tensor.dtype)
+    return torch.cat([tensor, padding.to(tensor.device)], dim=0)
+
+
+@dataclass
+class Rollout:
+    """One worker's segment of experience, shaped [T, N, ...] (see the module docstring)."""
+
+    observations: torch.Tensor  # [T, N, *obs], the observation acted on at step t
+    actions: torch.Tensor  # [T, N, *act], the sampled (unclipped) action
+    log_probs: torch.Tensor  # [T, N], log pi(action | history) when acting
+    values: torch.Tensor  # [T, N], V(s_t) when acting
+    rewards: torch.Tensor  # [T, N]
+    terminated: torch.Tensor  # [T, N] bool
+    truncated: torch.Tensor  # [T, N] bool
+    bootstrap_values: torch.Tensor  # [T, N]: V(final obs) at truncations, V(s_T) at T - 1
+    episode_starts: torch.Tensor  # [T, N] bool: step t is an episode's first
+    initial_state: RecurrentState | None  # LSTM state before step 0, rows [N, H]
+    episode_returns: list[float] = field(default_factory=list)  # episodes ended in it
+    episode_lengths: list[int] = field(default_factory=list)
+    episode_successes: list[bool | None] = field(default_factory=list)  # info["is_success"]
+    steps: int = 0  # environment steps in the segment (T * N)
+    version: int = 0  # version of the weights that acted
+
+    TIME_FIELDS: ClassVar[tuple[str, ...]] = (
+        "observations",
+        "actions",
+        "log_probs",
+        "values",
+        "rewards",
+        "terminated",
+        "truncated",
+        "bootstrap_values",
+        "episode_starts",
+    )
+
+    @property
+    def length(self) -> int:
+        """T, the number of time steps."""
+        return int(self.rewards.shape[0])
+
+    def to(self, device: torch.device | str) -> Rollout:
+        """A copy with every tensor (and the initial state) on `device`."""
+        moved: dict[str, Any] = {name: getattr(self, name).to(device) for name in self.TIME_FIELDS}
+        state = self.initial_state
+        moved["initial_state"] = None if state is None else tuple(p.to(device) for p in state)
+        return replace(self, **moved)
+
+    @staticmethod
+    def concatenate(rollouts: Sequence[Rollout]) -> Rollout:
+        """Join segments of equal length T along the env axis N.
+
+        Bookkeeping lists are joined, `steps` summed, and `version` is the oldest one
+        (the most off-policy data in the batch).
+        """
+        lengths = {rollout.length for rollout in rollouts}
+        if len(lengths) != 1:
+            raise ValueError(f"segments differ in length {sorted(lengths)}; use pad_time")
+        joined: dict[str, Any] = {
+            name: torch.cat([getattr(rollout, name) for rollout in rollouts], dim=1)
+            for name in Rollout.TIME_FIELDS
+        }
+        return Rollout(
+            **joined,
+            initial_state=concatenate_states([rollout.initial_state for rollout in rollouts]),
+            episode_returns=[x for rollout in rollouts for x in rollout.episode_returns],
+            episode_lengths=[x for rollout in rollouts for x in rollout.episode_lengths],
+            episode_successes=[x for rollout in rollouts for x in rollout.episode_successes],
+            steps=sum(rollout.steps for rollout in rollouts),
+            version=min(rollout.version for rollout in rollouts),
+        )
+
+    @staticmethod
+    def pad_time(rollouts: Sequence[Rollout]) -> tuple[Rollout, torch.Tensor]:
+        """Pad segments of different T to the longest and join them along N.
+
+        Returns the batch and a mask [T_max, N], True on real steps. A padded segment's
+        last real step, if it did not end its episode, is marked truncated (both
+        bootstrap from `bootstrap_values[t]`, so returns and GAE are unchanged). Padded
+        steps have zero observations, actions, rewards, values and bootstrap values and
+        are terminated, so their returns and advantages are 0; the first padded step is
+        marked as an episode start. Use the mask to leave them out of losses.
+        """
+        longest = max(rollout.length for rollout in rollouts)
+        padded = []
+        masks = []
+        for rollout in rollouts:
+            length = rollout.length
+            mask = torch.zeros(longest, rollout.rewards.shape[1], dtype=torch.bool)
+            mask[:length] = True
+            masks.append(mask)
+            if length == longest:
+                padded.append(rollout)
+                continue
+            truncated = rollout.truncated.clone()
+            truncated[-1] |= ~rollout.terminated[-1]
+            starts = _pad_time(rollout.episode_starts, longest, False)
+            starts[length] = True
+            tensors: dict[str, Any] = {
+                name: _pad_time(getattr(rollout, name), longest, 0)
+                for name in ("observations", "actions", "log_probs", "values", "rewards")
+            }
+            padded.append(
+                replace(
+                    rollout,
+                    **tensors,
+                    bootstrap_values=_pad_time(rollout.bootstrap_values, longest, 0),
+                    terminated=_pad_time(rollout.terminated, longest, True),
+                    truncated=_pad_time(truncated, longest, False),
+                    episode_starts=starts,
+                )
+            )
+        return Rollout.concatenate(padded), torch.cat(masks, dim=1)
+
+
+@dataclass
+class Carry:
+    """Where one env's collection left off: what the next `collect` call continues from."""
+
+    observation: Any  # the env's current observation (to act on next)
+    state: RecurrentState | None  # LSTM state before acting on `observation`
+    episode_start: bool  # `observation` is an episode's first
+    episode_return: float = 0.0  # reward summed so far in the current episode
+    episode_length: int = 0  # steps taken so far in the current episode
+
+    @classmethod
+    def start(cls, env: gym.Env[Any, Any], policy: ActorCritic, *, seed: int | None) -> Carry:
+        """Reset `env` (with `seed`) and start from the policy's initial state."""
+        observation, _ = env.reset(seed=seed)
+        return cls(observation, policy.initial_state(1), episode_start=True)
+
+    def collect(
+        self,
+        env: gym.Env[Any, Any],
+        policy: ActorCritic,
+        steps: int,
+        *,
+        whole_episodes: bool = False,
+        version: int = 0,
+    ) -> tuple[Rollout, Carry]:
+        """`collect` from this carry (see there)."""
+        return collect(
+            env,
+            policy,
+            self.state,
+            steps,
+            observation=self.observation,
+            episode_start=self.episode_start,
+            whole_episodes=whole_episodes,
+            episode_return=self.episode_return,
+            episode_length=self.episode_length,
+            version=version,
+        )
+
+
+def _observation_tensor(observation: Any) -> torch.Tensor:
+    array = np.asarray(observation)
+    if array.dtype == np.float64:
+        array = array.astype(np.float32)
+    return torch.from_numpy(array)
+
+
+def _env_action(action: torch.Tensor, space: gym.Space[Any]) -> Any:
+    if isinstance(space, gym.spaces.Discrete):
+        return int(action.item())
+    if isinstance(space, gym.spaces.Box):
+        return np.clip(action.cpu().numpy(), space.low, space.high).astype(space.dtype)
+    return action.cpu().numpy()
+
+
+def collect(
+    env: gym.Env[Any, Any],
+    policy: ActorCritic,
+    state: RecurrentState | None,
+    steps: int,
+    *,
+    observation: Any,
+    episode_start: bool,
+    whole_episodes: bool = False,
+    episode_return: float = 0.0,
+    episode_length: int = 0,
+    version: int = 0,
+) -> tuple[Rollout, Carry]:
+    """Step one gymnasium env `steps` times with `policy.step`, sampling actions.
+
+    `observation`, `state`, `episode_start`, `episode_return` and `episode_length`
+    describe where the env is (the previous call's `Carry`, or `Carry.start`). Box
+    actions are clipped to the space's bounds for the env; the rollout keeps the
+    unclipped sample, whose log-prob it stores. When an episode ends the env is reset
+    (without a seed: its own RNG stream goes on) and the episode is recorded.
+    `whole_episodes=True` keeps stepping past `steps` until the current episode ends.
+    Runs under `torch.no_grad()`; the rollout is on the CPU with N = 1, `version` is
+    stored with it. Returns the rollout and the carry for the next call.
+    """
+    if steps <= 0:
+        raise ValueError(f"steps must be positive, got {steps}")
+    device = policy.value_head.weight.device
+    space = env.action_space
+    initial_state = None if state is None else tuple(part.detach().cpu() for part in state)
+    observations: list[torch.Tensor] = []
+    actions: list[torch.Tensor] = []
+    log_probs: list[float] = []
+    values: list[float] = []
+    rewards: list[float] = []
+    terminated_flags: list[bool] = []
+    truncated_flags: list[bool] = []
+    bootstrap_values: list[float] = []
+    episode_starts: list[bool] = []
+    episode_returns: list[float] = []
+    episode_lengths: list[int] = []
+    episode_successes: list[bool | None] = []
+    ended = False
+    with torch.no_grad():
+        while len(rewards) < steps or (whole_episodes and not ended):
+            observation_tensor = _observation_tensor(observation)
+            start = torch.tensor([episode_start], device=device)
+            distribution, value, state = policy.step(
+                observation_tensor.unsqueeze(0).to(device), state, start
+            )
+            action = distribution.sample()
+            log_prob = distribution.log_prob(action)
+            next_observation, reward, terminated, truncated, info = env.step(
+                _env_action(action[0], space)
+            )
+            observations.append(observation_tensor)
+            actions.append(action[0].cpu())
+            log_probs.append(float(log_prob[0]))
+            values.append(float(value[0]))
+            rewards.append(float(reward))
+            terminated_flags.append(bool(terminated))
+            truncated_flags.append(bool(truncated))
+            episode_starts.append(episode_start)
+            episode_return += float(reward)
+            episode_length += 1
+            ended = bool(terminated or truncated)
+            last = not (len(rewards) < steps or (whole_episodes and not ended))
+            bootstrap = 0.0
+            if not terminated and (truncated or last):
+                final = _observation_tensor(next_observation).unsqueeze(0).to(device)
+                no_start = torch.zeros(1, dtype=torch.bool, device=device)
+                bootstrap = float(policy.step(final, state, no_start)[1][0])
+            bootstrap_values.append(bootstrap)
+            if ended:
+                success = info.get("is_success")
+                episode_returns.append(episode_return)
+                episode_lengths.append(episode_length)
+                episode_successes.append(None if success is None else bool(success))
+                observation, _ = env.reset()
+                episode_start, episode_return, episode_length = True, 0.0, 0
+            else:
+                observation, episode_start = next_observation, False
+
+    def column(items: list[Any], dtype: torch.dtype) -> torch.Tensor:
+        return torch.tensor(items, dtype=dtype).unsqueeze(1)
+
+    rollout = Rollout(
+        observations=torch.stack(observations).unsqueeze(1),
+        actions=torch.stack(actions).unsqueeze(1),
+        log_probs=column(log_probs, torch.float32),
+        values=column(values, torch.float32),
+        rewards=column(rewards, torch.float32),
+        terminated=column(terminated_flags, torch.bool),
+        truncated=column(truncated_flags, torch.bool),
+        bootstrap_values=column(bootstrap_values, torch.float32),
+        episode_starts=column(episode_starts, torch.bool),
+        initial_state=initial_state,
+        episode_returns=episode_returns,
+        episode_lengths=episode_lengths,
+        episode_successes=episode_successes,
+        steps=len(rewards),
+        version=version,
+    )
+    carry = Carry(observation, state, episode_start, episode_return, episode_length)
+    return rollout, carry
