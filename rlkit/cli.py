@@ -98,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="hide the progress bar",
     )
     run.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="parallel workers for agents that use a worker pool (default 2)",
+    )
+    run.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="Ray cluster to run workers on (default: $RAY_ADDRESS, else a local Ray)",
+    )
+    run.add_argument(
         "--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint"
     )
 
@@ -154,6 +165,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "keep_checkpoints": args.keep_checkpoints,
         "log_every": args.log_every,
         "progress": args.progress,
+        "workers": args.workers,
+        "address": args.address,
     }
     result = train(
         args.agent, config=args.config, overrides=args.overrides, resume=args.resume, **flags

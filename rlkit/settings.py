@@ -25,6 +25,19 @@ class RunSettings(StrictModel):
     num_envs: PositiveInt = Field(
         default=1, description="environments stepped together by agents that use a vector env"
     )
+    workers: PositiveInt = Field(
+        default=2, description="parallel workers for agents that use a worker pool"
+    )
+    pool: Literal["ray", "inprocess"] = Field(
+        default="ray",
+        description="worker pool backend; inprocess runs workers one after another in this "
+        "process, for debugging",
+    )
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster address host:port; default: RAY_ADDRESS, else an embedded "
+        "local Ray",
+    )
     atari: AtariSettings = Field(
         default_factory=AtariSettings, description="Atari preprocessing (ALE environments only)"
     )

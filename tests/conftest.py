@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,3 +65,19 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
         checkpoint_every=5_000,
         progress=False,
     )
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[float]:
+    """One embedded local Ray for the whole session (its start takes seconds); yields them.
+
+    RAY_ADDRESS is ignored here: tests never run on whatever cluster the shell points at.
+    Its workers import `tests.*` through the import path `init_ray` hands them.
+    """
+    from rlkit.parallel import init_ray, shutdown_ray
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("RAY_ADDRESS", raising=False)
+        seconds = init_ray(None)
+    yield seconds
+    shutdown_ray()

@@ -1,0 +1,426 @@
+"""Worker pools: how a parallel agent talks to its workers, in this process or on Ray.
+
+    kwargs = [{"seed": derive_seed(seed, "worker", index=i), ...} for i in range(workers)]
+    with make_pool(RolloutWorker, kwargs, backend=settings.pool, address=settings.address,
+                   on_event=note) as pool:
+        batches = pool.call_all("rollout", weights, version)   # every worker, results in order
+        for index in range(pool.size):                         # or asynchronously (A3C):
+            pool.submit(index, "gradients", weights, version)
+        index, result = pool.wait_any()                        # the first call to finish
+        pool.submit(index, "gradients", new_weights, version + 1)
+
+A worker class is a plain class in the agent's file; its constructor takes keyword
+arguments (its own seed among them) and the methods the learner calls take the weights
+with a version number, `(weights, version)`, and return the version they used, so the
+learner can tell how stale a result is. Every call carries the weights, so a worker holds
+nothing the learner cannot send again: that is what lets the Ray pool replace a dead one.
+
+Backends (`RunSettings.pool`):
+
+- `inprocess`: the workers are objects in this process and calls run one after another,
+  when their result is asked for (`call_all` at once, in worker order; `submit`ted calls at
+  `wait_any`, in submission order): deterministic, and pdb works. Constructor arguments,
+  call arguments and results are copied through pickle, as Ray copies them, so a worker
+  that changes what it was sent, or keeps what it returned, behaves as it would on Ray.
+- `ray`: one Ray actor per worker, `ray.remote(worker_cls)`, on the embedded local Ray or
+  the cluster at `address` (`rlkit.parallel.init_ray`). Each reserves `num_cpus` CPUs, or
+  an equal share of the free CPUs when the workers would not all fit (so 4 workers on 2
+  cores, or a second pool beside a first, still start). `call_all` puts its arguments
+  into the object store once for all workers. A worker whose process dies (killed, out
+  of memory, node lost) is replaced by a new actor with the same index and constructor
+  arguments, its lost call is sent again, `restarts` counts it and `on_event` hears of
+  it; after `max_restarts` replacements the pool gives up with WorkerPoolError.
+
+An exception raised inside a worker method reaches the caller (a UserError as itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+
+from rlkit.errors import UserError
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
+    from ray.actor import ActorHandle
+    from ray.exceptions import RayActorError
+
+Backend = Literal["inprocess", "ray"]
+EventHandler = Callable[[str], None]
+MAX_RESTARTS = 10
+START_TIMEOUT_S = 120.0
+
+
+class WorkerPoolError(RuntimeError):
+    """The pool cannot go on: a worker failed to start, or died more often than allowed."""
+
+
+class WorkerPool(Protocol):
+    """Workers `0 .. size-1`, each an instance of one worker class, called by method name."""
+
+    size: int
+    restarts: int  # workers replaced after they died (Ray only)
+    startup_seconds: float  # spent starting or joining Ray (0 in-process, or Ray reused)
+
+    def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """`method(*args, **kwargs)` on every worker (in parallel on Ray); results in order."""
+        ...
+
+    def submit(self, index: int, method: str, *args: Any, **kwargs: Any) -> None:
+        """Start `method` on worker `index`; at most one call per worker is outstanding."""
+        ...
+
+    def wait_any(self, timeout: float | None = None) -> tuple[int, Any]:
+        """(worker index, result) of the first submitted call to finish; TimeoutError if none."""
+        ...
+
+    def pending(self) -> list[int]:
+        """Indices of the workers with a submitted call that `wait_any` has not returned."""
+        ...
+
+    def close(self) -> None:
+        """Stop the workers (outstanding calls are dropped); the pool cannot be used after."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+
+def make_pool(
+    worker_cls: type,
+    worker_kwargs: list[dict[str, Any]],
+    *,
+    backend: Backend,
+    address: str | None = None,
+    on_event: EventHandler | None = None,
+    num_cpus: float = 1.0,
+    max_restarts: int = MAX_RESTARTS,
+    start_timeout: float = START_TIMEOUT_S,
+) -> WorkerPool:
+    """A pool of `len(worker_kwargs)` workers, worker i built as `worker_cls(**worker_kwargs[i])`.
+
+    `address`, `num_cpus`, `max_restarts` and `start_timeout` (seconds for the workers to
+    be scheduled and constructed) apply to the Ray backend; `on_event` receives one-line
+    notes (Ray start-up, CPU shares, replaced workers) for the agent to log.
+    """
+    if not worker_kwargs:
+        raise ValueError("make_pool needs at least one worker (worker_kwargs is empty)")
+    if num_cpus < 0 or max_restarts < 0:
+        raise ValueError(f"num_cpus ({num_cpus}) and max_restarts ({max_restarts}) must be >= 0")
+    if backend == "inprocess":
+        return InProcessPool(worker_cls, worker_kwargs)
+    if backend == "ray":
+        return RayPool(
+            worker_cls,
+            worker_kwargs,
+            address=address,
+            on_event=on_event,
+            num_cpus=num_cpus,
+            max_restarts=max_restarts,
+            start_timeout=start_timeout,
+        )
+    raise ValueError(f"unknown pool backend {backend!r}; accepted: inprocess, ray")
+
+
+def _copy(value: Any) -> Any:
+    """What a worker on another process would get: a deep copy made through pickle."""
+    return pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+class _Pool:
+    """Argument checks and bookkeeping shared by both backends."""
+
+    def __init__(self, worker_cls: type, worker_kwargs: list[dict[str, Any]]) -> None:
+        self.worker_cls = worker_cls
+        self.size = len(worker_kwargs)
+        self.restarts = 0
+        self.startup_seconds = 0.0
+        self._closed = False
+
+    def _check_method(self, method: str) -> None:
+        if self._closed:
+            raise RuntimeError(f"the {self.worker_cls.__name__} pool is closed")
+        if not callable(getattr(self.worker_cls, method, None)) or method.startswith("_"):
+            raise AttributeError(f"{self.worker_cls.__name__} has no public method '{method}'")
+
+    def _check_submit(self, index: int, method: str) -> None:
+        self._check_method(method)
+        if not 0 <= index < self.size:
+            raise IndexError(f"worker index {index} out of range 0..{self.size - 1}")
+        if index in self.pending():
+            raise RuntimeError(
+                f"worker {index} already has a call outstanding; wait_any() for it first"
+            )
+
+    def _check_idle(self, method: str) -> None:
+        self._check_method(method)
+        if self.pending():
+            raise RuntimeError(
+                f"call_all('{method}') while workers {self.pending()} have submitted calls "
+                "outstanding; wait_any() for them first"
+            )
+
+    def pending(self) -> list[int]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class InProcessPool(_Pool):
+    """Workers as objects in this process; calls run one after another, deterministically."""
+
+    def __init__(self, worker_cls: type, worker_kwargs: list[dict[str, Any]]) -> None:
+        super().__init__(worker_cls, worker_kwargs)
+        self._workers = [worker_cls(**_copy(kwargs)) for kwargs in worker_kwargs]
+        self._submitted: deque[tuple[int, str, Any, Any]] = deque()
+
+    def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        self._check_idle(method)
+        return [self._run(index, method, _copy(args), _copy(kwargs)) for index in range(self.size)]
+
+    def submit(self, index: int, method: str, *args: Any, **kwargs: Any) -> None:
+        self._check_submit(index, method)
+        # copied now, as Ray serialises at submission: the caller may change them after
+        self._submitted.append((index, method, _copy(args), _copy(kwargs)))
+
+    def wait_any(self, timeout: float | None = None) -> tuple[int, Any]:
+        """Runs the oldest submitted call now (`timeout` does not apply: it runs here)."""
+        if self._closed:
+            raise RuntimeError(f"the {self.worker_cls.__name__} pool is closed")
+        if not self._submitted:
+            raise RuntimeError("wait_any() with no call outstanding; submit() one first")
+        index, method, args, kwargs = self._submitted.popleft()
+        return index, self._run(index, method, args, kwargs)
+
+    def _run(self, index: int, method: str, args: Any, kwargs: Any) -> Any:
+        return _copy(getattr(self._workers[index], method)(*args, **kwargs))
+
+    def pending(self) -> list[int]:
+        return sorted(index for index, *_ in self._submitted)
+
+    def close(self) -> None:
+        self._closed = True
+        self._submitted.clear()
+        self._workers = []
+
+
+@dataclass
+class _Call:
+    index: int
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+class RayPool(_Pool):
+    """One Ray actor per worker; dead actors are replaced and their lost call sent again."""
+
+    def __init__(
+        self,
+        worker_cls: type,
+        worker_kwargs: list[dict[str, Any]],
+        *,
+        address: str | None = None,
+        on_event: EventHandler | None = None,
+        num_cpus: float = 1.0,
+        max_restarts: int = MAX_RESTARTS,
+        start_timeout: float = START_TIMEOUT_S,
+    ) -> None:
+        super().__init__(worker_cls, worker_kwargs)
+        from rlkit.parallel import cluster_cpus, free_cpus, init_ray, ray_address
+
+        self._on_event = on_event or (lambda message: None)
+        self.startup_seconds = init_ray(address)
+        import ray
+
+        self._ray: Any = ray  # partly typed; its untyped calls are used as Any
+        total = cluster_cpus()
+        if self.startup_seconds > 0:
+            target, _ = ray_address(address)
+            where = "started a local Ray" if target is None else f"connected to Ray at {target}"
+            self._on_event(f"{where} ({total:g} CPUs) in {self.startup_seconds:.1f} s")
+        free = free_cpus()
+        self.cpus_per_worker = _cpu_share(num_cpus, free, self.size)
+        if self.cpus_per_worker < num_cpus:
+            self._on_event(
+                f"{self.size} workers x {num_cpus:g} CPU exceed the {free:g} free CPUs of "
+                f"{total:g}; each worker reserves {self.cpus_per_worker:g} CPU"
+            )
+        self._kwargs = [dict(kwargs) for kwargs in worker_kwargs]
+        self._max_restarts = max_restarts
+        self._remote: Any = ray.remote(worker_cls).options(num_cpus=self.cpus_per_worker)
+        self._actors: list[ActorHandle[Any]] = [self._start(i) for i in range(self.size)]
+        self._pending: dict[ObjectRef[Any], _Call] = {}
+        try:
+            self._wait_started(start_timeout, total)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, index: int) -> ActorHandle[Any]:
+        handle: ActorHandle[Any] = self._remote.remote(**self._kwargs[index])
+        return handle
+
+    def _wait_started(self, timeout: float, total_cpus: float) -> None:
+        """Wait until every actor is scheduled and constructed; a failed constructor raises."""
+        waiting: dict[ObjectRef[Any], int] = {
+            actor.__ray_ready__.remote(): index for index, actor in enumerate(self._actors)
+        }
+        deadline = time.monotonic() + timeout
+        while waiting:
+            left = deadline - time.monotonic()
+            done, _rest = self._ray.wait(list(waiting), num_returns=1, timeout=max(0.0, left))
+            if not done:
+                free = self._ray.available_resources().get("CPU", 0.0)
+                raise WorkerPoolError(
+                    f"{len(waiting)} of {self.size} {self.worker_cls.__name__} workers did not "
+                    f"start within {timeout:g} s (each needs {self.cpus_per_worker:g} CPU; the "
+                    f"cluster has {total_cpus:g} CPUs, {free:g} free)"
+                )
+            index = waiting.pop(done[0])
+            try:
+                self._ray.get(done[0])
+            except self._ray.exceptions.RayActorError as error:
+                raise self._start_failure(index, error) from error
+
+    def _start_failure(self, index: int, error: RayActorError) -> WorkerPoolError:
+        return WorkerPoolError(
+            f"worker {index} ({self.worker_cls.__name__}) failed to start: {_last_line(error)}"
+        )
+
+    def _issue(self, call: _Call) -> None:
+        actor = self._actors[call.index]
+        ref = getattr(actor, call.method).remote(*call.args, **call.kwargs)
+        self._pending[ref] = call
+
+    def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        self._check_idle(method)
+        put = self._ray.put  # once for all workers, not once per worker
+        shared_args = tuple(put(value) for value in args)
+        shared_kwargs = {name: put(value) for name, value in kwargs.items()}
+        for index in range(self.size):
+            self._issue(_Call(index, method, shared_args, shared_kwargs))
+        results: list[Any] = [None] * self.size
+        try:
+            for _ in range(self.size):
+                index, result = self._next_result(None)
+                results[index] = result
+        except BaseException:
+            self._pending.clear()  # the collective call failed: forget the rest of it
+            raise
+        return results
+
+    def submit(self, index: int, method: str, *args: Any, **kwargs: Any) -> None:
+        self._check_submit(index, method)
+        self._issue(_Call(index, method, args, kwargs))
+
+    def wait_any(self, timeout: float | None = None) -> tuple[int, Any]:
+        if self._closed:
+            raise RuntimeError(f"the {self.worker_cls.__name__} pool is closed")
+        if not self._pending:
+            raise RuntimeError("wait_any() with no call outstanding; submit() one first")
+        return self._next_result(timeout)
+
+    def _next_result(self, timeout: float | None) -> tuple[int, Any]:
+        ray = self._ray
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, _rest = ray.wait(list(self._pending), num_returns=1, timeout=left)
+            if not done:
+                raise TimeoutError(f"no worker call finished within {timeout:g} s")
+            call = self._pending.pop(done[0])
+            try:
+                return call.index, ray.get(done[0])
+            except ray.exceptions.RayActorError as error:
+                self._replace(call, error)
+            except ray.exceptions.RayTaskError as error:
+                if isinstance(error.cause, UserError):
+                    raise error.cause from None
+                raise
+
+    def _replace(self, call: _Call, error: RayActorError) -> None:
+        """A worker died: start a new one with the same index and arguments, resend the call."""
+        index = call.index
+        if error.actor_init_failed:
+            raise self._start_failure(index, error) from error
+        reason = _one_line(error)
+        if self.restarts >= self._max_restarts:
+            raise WorkerPoolError(
+                f"worker {index} died ({reason}); the pool already replaced {self.restarts} "
+                f"workers (max_restarts={self._max_restarts}), giving up"
+            ) from error
+        with contextlib.suppress(Exception):  # already gone; kill is only to be sure
+            self._ray.kill(self._actors[index], no_restart=True)
+        self._actors[index] = self._start(index)
+        self.restarts += 1
+        self._issue(call)
+        self._on_event(
+            f"worker {index} died ({reason}); replaced "
+            f"(restart {self.restarts} of at most {self._max_restarts}), "
+            f"its '{call.method}' call sent again"
+        )
+
+    def pending(self) -> list[int]:
+        return sorted(call.index for call in self._pending.values())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pending.clear()
+        for actor in getattr(self, "_actors", []):
+            with contextlib.suppress(Exception):  # Ray already shut down, or the actor gone
+                self._ray.kill(actor, no_restart=True)
+        self._actors = []
+
+
+def _cpu_share(wanted: float, free: float, workers: int) -> float:
+    """CPUs each worker reserves: `wanted`, or an equal share of `free` when all would not fit.
+
+    A reservation is only Ray's scheduling token (a worker may use more), so sharing
+    oversubscribes the CPUs rather than leaving workers waiting for ones that never free up.
+    """
+    if wanted * workers <= free:
+        return wanted
+    return max(0.0, int(free / workers * 10_000) / 10_000)  # Ray takes 4 decimals
+
+
+def _one_line(error: BaseException) -> str:
+    """Ray's multi-line actor error as one line: the first line, and the worker's pid."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    pid = next((line.removeprefix("pid:").strip() for line in lines if line.startswith("pid:")), "")
+    return f"{type(error).__name__}: {lines[0].rstrip('.')}" + (f", pid {pid}" if pid else "")
+
+
+def _last_line(error: BaseException) -> str:
+    """The exception line at the end of a remote traceback (what the constructor raised)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
