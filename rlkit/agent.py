@@ -7,7 +7,8 @@ training starts, and owns its learning loop. See agents/qlearning.py for an exam
 Optional members:
 - `preset(observation_space) -> {"steps": int, "hparams": {...}}`: defaults for a kind
   of observation (DQN: Nature values for frames, tuned MLP values for vectors), merged
-  under the YAML file, flags and `--set`.
+  under the YAML file, flags and `--set`. A preset that also takes an `action_space`
+  keyword argument gets the env's action space too (TRPO: Discrete vs Box values).
 - `vector_env = True`: the agent steps `run.vector_env` (settings.num_envs envs)
   instead of the single `run.env`.
 """

@@ -16,6 +16,7 @@ the newest checkpoint, drops metric rows logged after it, and continues.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import platform
@@ -48,6 +49,7 @@ from rlkit.environments import (
 from rlkit.errors import UserError
 from rlkit.evaluation import EvalStats, evaluate
 from rlkit.logger import METRICS_FILE, Logger, resolve_wandb_mode, truncate_metrics
+from rlkit.parallel import check_address
 from rlkit.registry import load_agent
 from rlkit.seeding import derive_seed, run_seeds
 from rlkit.settings import RunSettings
@@ -271,11 +273,13 @@ def train(
         settings.env, seed=seeds["env"], env_kwargs=settings.env_kwargs, atari=settings.atari
     )
     agent_cls.check_spaces(env_id, env.observation_space, env.action_space)
+    if settings.address is not None and settings.pool == "ray":
+        check_address(settings.address)  # an unreachable cluster fails before anything starts
 
     # nested settings merge into the defaults: the agent's, then its preset for these spaces
     defaults = agent_cls.Config().model_dump()
     if hasattr(agent_cls, "preset"):
-        preset = agent_cls.preset(env.observation_space)
+        preset = _preset(agent_cls, env.observation_space, env.action_space)
         defaults = merge(defaults, preset.get("hparams", {}))
         if "steps" in preset and not steps_given:
             settings = settings.model_copy(update={"steps": preset["steps"]})
@@ -306,6 +310,18 @@ def train(
         if not checkpoint.list_checkpoints(run_dir / CHECKPOINT_DIR):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def _preset(
+    agent_cls: Any, observation_space: gym.Space[Any], action_space: gym.Space[Any]
+) -> dict[str, Any]:
+    """The agent's `preset(observation_space[, action_space=...])` for these spaces."""
+    preset: dict[str, Any]
+    if "action_space" in inspect.signature(agent_cls.preset).parameters:
+        preset = agent_cls.preset(observation_space, action_space=action_space)
+    else:
+        preset = agent_cls.preset(observation_space)
+    return preset
 
 
 def _resume(

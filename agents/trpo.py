@@ -1,0 +1,459 @@
+"""TRPO: Schulman et al. (2015), "Trust Region Policy Optimization", ICML.
+
+Each iteration the rollout workers play the current policy for `steps_per_worker` steps
+each; the learner then maximises the importance-sampled surrogate
+L(theta) = mean(pi_theta(a|s) / pi_old(a|s) * A) subject to mean KL(pi_old || pi_theta)
+<= `max_kl`. The step direction is the natural gradient F^-1 g, found by conjugate
+gradient on Fisher-vector products (the Hessian of the mean KL at theta_old, times a
+vector, by double backpropagation; appendix C of the paper), scaled so that the
+quadratic model of the KL equals `max_kl`, then shrunk by a backtracking line search
+until the exact KL is within the limit and the surrogate improves (else no step).
+Advantages are GAE (Schulman et al. 2016) with bootstrapping at time-limit
+truncations, normalised per batch; the value function has its own network
+(`ActorCritic(shared_torso=False)`) and is fitted after the policy step by Adam
+minibatches on the TD(lambda) returns (the "separately fitted value function" of the
+GAE paper, there by a trust-region method; Adam here, as in Stable-Baselines3).
+
+Defaults are sb3-contrib's TRPO defaults (max KL 0.01, 15 CG iterations, CG damping
+0.1, line-search shrink 0.8 for at most 10 tries, GAE lambda 0.95, discount 0.99,
+critic Adam lr 1e-3 for 10 epochs of minibatches of 128). `preset` adds RL Baselines3
+Zoo's tuned values (hyperparams/trpo.yml, 2 envs = 2 workers here): for Discrete
+actions CartPole-v1's (512 steps per env, CG damping 1e-3, GAE lambda 0.98, 20 critic
+epochs of 512); for Box actions Pendulum-v1's (1024 steps per env, discount 0.9, 15
+critic epochs) without the Zoo's gSDE exploration (Raffin et al. 2021), which rlkit
+does not have: a plain Gaussian with a learned state-independent log-std starting at 0.
+
+Deviations from the paper: the value network is fitted by Adam, not by a trust-region
+regression; the Fisher matrix is damped (F + damping I, common practice); hidden units
+are ReLU (rlkit's MLP). The batch is `steps_per_worker` x `workers` env steps; the last
+iteration shortens the segments so a run ends within `workers - 1` steps of its total.
+A resumed run restarts its workers' envs on fresh episodes (seeded from the step).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pydantic import Field, PositiveInt
+from torch.distributions import Distribution, kl_divergence
+
+from rlkit.agent import require_space
+from rlkit.atari import AtariSettings
+from rlkit.config import StrictModel
+from rlkit.environments import make_env
+from rlkit.errors import UserError
+from rlkit.policies import (
+    ActorCritic,
+    GaussianHead,
+    flat_gradient,
+    flat_parameters,
+    set_flat_parameters,
+)
+from rlkit.pool import make_pool
+from rlkit.rollout import Carry, Rollout, gae
+from rlkit.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from rlkit.training import Run
+
+
+class TRPOConfig(StrictModel):
+    """TRPO hyperparameters (`--set name=value`); defaults are sb3-contrib's."""
+
+    steps_per_worker: PositiveInt = Field(
+        default=1024, description="env steps each worker collects per iteration (batch = x workers)"
+    )
+    gamma: float = Field(default=0.99, ge=0.0, le=1.0, description="discount factor")
+    gae_lambda: float = Field(
+        default=0.95, ge=0.0, le=1.0, description="GAE lambda: 0 one-step TD, 1 Monte Carlo"
+    )
+    normalize_advantages: bool = Field(
+        default=True, description="scale advantages to mean 0, std 1 per batch"
+    )
+    max_kl: float = Field(
+        default=0.01, gt=0.0, description="trust region: largest mean KL(old || new) per step"
+    )
+    cg_iterations: PositiveInt = Field(
+        default=15, description="conjugate-gradient iterations for the natural gradient"
+    )
+    cg_damping: float = Field(
+        default=0.1, ge=0.0, description="added to the Fisher matrix's diagonal (F + damping I)"
+    )
+    line_search_shrink: float = Field(
+        default=0.8, gt=0.0, lt=1.0, description="backtracking factor per line-search try"
+    )
+    line_search_steps: PositiveInt = Field(
+        default=10, description="line-search tries before the step is rejected"
+    )
+    value_learning_rate: float = Field(default=1e-3, gt=0.0, description="value-function Adam lr")
+    value_epochs: PositiveInt = Field(
+        default=10, description="passes over the batch fitting the value function"
+    )
+    value_batch_size: PositiveInt = Field(
+        default=128, description="samples per value-function Adam minibatch"
+    )
+    hidden: list[PositiveInt] = Field(
+        default=[64, 64], description="MLP widths of the policy and of the value network"
+    )
+    log_std_init: float = Field(
+        default=0.0, description="initial log standard deviation of Gaussian (Box) policies"
+    )
+
+
+# RL Baselines3 Zoo, hyperparams/trpo.yml, CartPole-v1 (tuned), with 2 workers.
+DISCRETE_PRESET: dict[str, Any] = {
+    "steps_per_worker": 512,
+    "cg_damping": 1e-3,
+    "gae_lambda": 0.98,
+    "value_epochs": 20,
+    "value_batch_size": 512,
+}
+# RL Baselines3 Zoo, hyperparams/trpo.yml, Pendulum-v1 (tuned), without its gSDE.
+CONTINUOUS_PRESET: dict[str, Any] = {"steps_per_worker": 1024, "gamma": 0.9, "value_epochs": 15}
+PRESET_STEPS = 100_000  # the Zoo's n_timesteps for both
+
+
+def conjugate_gradient(
+    matrix_vector_product: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    iterations: int,
+    tolerance: float = 1e-10,
+) -> torch.Tensor:
+    """Approximate x = A^-1 b for symmetric positive-definite A given only v -> A v."""
+    x = torch.zeros_like(b)
+    residual = b.clone()
+    direction = b.clone()
+    residual_norm = residual.dot(residual)
+    for _ in range(iterations):
+        if residual_norm <= tolerance:
+            break
+        product = matrix_vector_product(direction)
+        alpha = residual_norm / direction.dot(product)
+        x += alpha * direction
+        residual -= alpha * product
+        new_norm = residual.dot(residual)
+        direction = residual + (new_norm / residual_norm) * direction
+        residual_norm = new_norm
+    return x
+
+
+def fisher_vector_product(
+    kl_gradient: torch.Tensor, params: list[torch.nn.Parameter], vector: torch.Tensor
+) -> torch.Tensor:
+    """F v: the gradient of (d KL / d theta) . v, with `kl_gradient` built with create_graph.
+
+    At theta = theta_old the Hessian of the mean KL(pi_old || pi_theta) is the Fisher
+    information matrix of the policy (Schulman et al. 2015, appendix C).
+    """
+    return flat_gradient(kl_gradient.dot(vector), params, retain_graph=True)
+
+
+def policy_distribution(policy: ActorCritic, observations: torch.Tensor) -> Distribution:
+    """The memoryless policy's distribution for a flat batch of observations [B, *obs]."""
+    features = policy.encoder(observations)
+    return policy.policy_head(features)  # type: ignore[no-any-return]
+
+
+def trpo_step(
+    policy: ActorCritic,
+    batch: dict[str, torch.Tensor],
+    cfg: TRPOConfig,
+) -> dict[str, float]:
+    """One trust-region policy update on `batch` (observations, actions, log_probs,
+    advantages); changes the policy's parameters in place only on an accepted step.
+
+    Returns train/kl, train/surrogate_improvement, train/line_search_steps (tries used;
+    0 means no step was accepted) and train/step_accepted.
+    """
+    params = policy.policy_parameters()
+    observations, actions = batch["observations"], batch["actions"]
+    old_log_probs, advantages = batch["log_probs"], batch["advantages"]
+    with torch.no_grad():
+        old_distribution = policy_distribution(policy, observations)
+
+    def surrogate(distribution: Distribution) -> torch.Tensor:
+        ratio = torch.exp(distribution.log_prob(actions) - old_log_probs)
+        return (ratio * advantages).mean()
+
+    distribution = policy_distribution(policy, observations)
+    surrogate_old = surrogate(distribution)
+    gradient = flat_gradient(surrogate_old, params, retain_graph=True)
+    kl = kl_divergence(old_distribution, distribution).mean()
+    kl_gradient = flat_gradient(kl, params, create_graph=True)
+
+    def damped_fisher(vector: torch.Tensor) -> torch.Tensor:
+        return fisher_vector_product(kl_gradient, params, vector) + cfg.cg_damping * vector
+
+    direction = conjugate_gradient(damped_fisher, gradient, cfg.cg_iterations)
+    curvature = direction.dot(damped_fisher(direction)).clamp_min(1e-12)
+    full_step = torch.sqrt(2.0 * cfg.max_kl / curvature) * direction
+    start = flat_parameters(params)
+    base = float(surrogate_old.detach())
+    with torch.no_grad():
+        for tries in range(1, cfg.line_search_steps + 1):
+            set_flat_parameters(params, start + cfg.line_search_shrink ** (tries - 1) * full_step)
+            candidate = policy_distribution(policy, observations)
+            new_kl = float(kl_divergence(old_distribution, candidate).mean())
+            improvement = float(surrogate(candidate)) - base
+            if new_kl <= cfg.max_kl and improvement > 0.0:  # NaN fails both
+                return step_metrics(new_kl, improvement, tries)
+        set_flat_parameters(params, start)
+    return step_metrics(0.0, 0.0, 0)
+
+
+def step_metrics(kl: float, improvement: float, tries: int) -> dict[str, float]:
+    """What `trpo_step` reports; `tries` 0 means the line search accepted no step."""
+    return {
+        "train/kl": kl,
+        "train/surrogate_improvement": improvement,
+        "train/line_search_steps": float(tries),
+        "train/step_accepted": float(tries > 0),
+    }
+
+
+def fit_value(
+    policy: ActorCritic,
+    optimizer: torch.optim.Optimizer,
+    observations: torch.Tensor,
+    returns: torch.Tensor,
+    cfg: TRPOConfig,
+    rng: np.random.Generator,
+) -> float:
+    """`value_epochs` passes of Adam minibatches on the squared error to `returns`."""
+    count = len(returns)
+    loss = torch.zeros(())
+    for _ in range(cfg.value_epochs):
+        order = torch.from_numpy(rng.permutation(count))
+        for begin in range(0, count, cfg.value_batch_size):
+            index = order[begin : begin + cfg.value_batch_size]
+            assert policy.value_encoder is not None
+            values = policy.value_head(policy.value_encoder(observations[index])).squeeze(-1)
+            loss = torch.nn.functional.mse_loss(values, returns[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+    return float(loss.detach())
+
+
+class TRPOWorker:
+    """One env and a policy copy; keeps its env, episode and sampling RNG across calls."""
+
+    def __init__(
+        self,
+        *,
+        env_id: str,
+        env_kwargs: dict[str, Any],
+        atari: AtariSettings,
+        seed: int,
+        reset_seed: int,
+        hidden: list[int],
+        threads: int | None,
+    ) -> None:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.env = make_env(env_id, seed=seed, env_kwargs=env_kwargs, atari=atari)
+        # the worker's own torch stream: in-process workers leave the learner's untouched
+        self.torch_rng = torch.Generator().manual_seed(seed).get_state()
+        with torch.random.fork_rng(devices=[]):
+            self.policy = ActorCritic(
+                self.env.observation_space, self.env.action_space, hidden=hidden, shared_torso=False
+            )
+        self.carry = Carry.start(self.env, self.policy, seed=reset_seed)
+
+    def rollout(self, weights: dict[str, torch.Tensor], version: int, steps: int) -> Rollout:
+        """`steps` env steps with the sent weights, continuing where the last call stopped."""
+        self.policy.load_state_dict(weights)
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.torch_rng)
+            rollout, self.carry = self.carry.collect(self.env, self.policy, steps, version=version)
+            self.torch_rng = torch.get_rng_state()
+        return rollout
+
+
+class TRPO:
+    """Trust-region policy optimisation for Discrete or 1-D Box actions, Box observations."""
+
+    summary: ClassVar[str] = "trust region policy optimisation: natural gradient + line search"
+    paper: ClassVar[str] = "Schulman et al. 2015, Trust Region Policy Optimization (ICML)"
+    default_steps: ClassVar[int] = 1_000_000
+    Config: ClassVar[type[TRPOConfig]] = TRPOConfig
+
+    def __init__(
+        self,
+        config: TRPOConfig,
+        *,
+        observation_space: gym.Space[Any],
+        action_space: gym.Space[Any],
+        seed: int,
+    ) -> None:
+        self.config = config
+        self.observation_space = observation_space
+        self.action_space = action_space
+        torch.manual_seed(seed)
+        self.policy = ActorCritic(
+            observation_space, action_space, hidden=config.hidden, shared_torso=False
+        )
+        head = self.policy.policy_head
+        if isinstance(head, GaussianHead):
+            with torch.no_grad():
+                head.log_std.fill_(config.log_std_init)
+        self.value_optimizer = torch.optim.Adam(
+            self.policy.value_parameters(), lr=config.value_learning_rate
+        )
+        self.rng = np.random.default_rng(seed)
+        self._seed = seed
+        self._step = 0
+        self._iterations = 0
+
+    @classmethod
+    def check_spaces(
+        cls, env_id: str, observation_space: gym.Space[Any], action_space: gym.Space[Any]
+    ) -> None:
+        require_space("trpo", env_id, "observation", observation_space, (gym.spaces.Box,))
+        require_space("trpo", env_id, "action", action_space, (gym.spaces.Discrete, gym.spaces.Box))
+        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
+            raise UserError(f"trpo needs a 1-D Box action space; {env_id} has {action_space}")
+
+    @classmethod
+    def preset(
+        cls, observation_space: gym.Space[Any], action_space: gym.Space[Any] | None = None
+    ) -> dict[str, Any]:
+        """Defaults for Discrete or Box actions, under YAML, flags and --set."""
+        if isinstance(action_space, gym.spaces.Discrete):
+            return {"steps": PRESET_STEPS, "hparams": dict(DISCRETE_PRESET)}
+        if isinstance(action_space, gym.spaces.Box):
+            return {"steps": PRESET_STEPS, "hparams": dict(CONTINUOUS_PRESET)}
+        return {}
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    def _worker_kwargs(self, run: Run) -> list[dict[str, Any]]:
+        settings = run.settings
+        seeds = [derive_seed(self._seed, "worker", index=i) for i in range(settings.workers)]
+        # a resumed run starts its workers' envs on fresh episodes, seeded apart
+        reset_seeds = [derive_seed(seed, "worker", index=self._step) for seed in seeds]
+        print(
+            f"rlkit: trpo: {settings.workers} {settings.pool} workers, seeds {seeds}",
+            file=sys.stderr,
+        )
+        return [
+            {
+                "env_id": settings.env,
+                "env_kwargs": settings.env_kwargs,
+                "atari": settings.atari,
+                "seed": seed,
+                "reset_seed": seed if self._step == 0 else reset_seed,
+                "hidden": list(self.config.hidden),
+                "threads": settings.threads,
+            }
+            for seed, reset_seed in zip(seeds, reset_seeds, strict=True)
+        ]
+
+    def learn(self, total_steps: int, run: Run) -> None:
+        """Collect on the workers, take one trust-region step, fit the value function."""
+        cfg = self.config
+        settings = run.settings
+
+        def note(message: str) -> None:
+            print(f"rlkit: trpo: {message}", file=sys.stderr)
+
+        with make_pool(
+            TRPOWorker,
+            self._worker_kwargs(run),
+            backend=settings.pool,
+            address=settings.address,
+            on_event=note,
+        ) as pool:
+            while self._step < total_steps and not run.stop_requested:
+                remaining = math.ceil((total_steps - self._step) / pool.size)
+                steps = min(cfg.steps_per_worker, remaining)
+                weights = self.policy.state_dict()
+                rollouts = pool.call_all("rollout", weights, self._iterations, steps)
+                batch = Rollout.concatenate(rollouts)
+                self._step += batch.steps
+                for rollout in rollouts:
+                    for episode_return, length, success in zip(
+                        rollout.episode_returns,
+                        rollout.episode_lengths,
+                        rollout.episode_successes,
+                        strict=True,
+                    ):
+                        run.logger.episode(self._step, episode_return, length, success)
+                if run.clip_rewards:  # Atari: rewards clipped to [-1, 1] for learning only
+                    batch.rewards = batch.rewards.sign()
+                metrics = self._update(batch)
+                self._iterations += 1
+                run.logger.log(self._step, metrics)
+                run.logger.tick(self._step)
+                run.maybe_evaluate(self)
+                run.maybe_checkpoint(self)
+
+    def _update(self, batch: Rollout) -> dict[str, float]:
+        cfg = self.config
+        advantages = gae(
+            batch.rewards,
+            batch.values,
+            batch.bootstrap_values,
+            batch.terminated,
+            batch.truncated,
+            gamma=cfg.gamma,
+            lam=cfg.gae_lambda,
+        )
+        returns = (advantages + batch.values).reshape(-1)
+        advantages = advantages.reshape(-1)
+        if cfg.normalize_advantages and len(advantages) > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        observations = batch.observations.reshape(-1, *batch.observations.shape[2:])
+        flat = {
+            "observations": observations,
+            "actions": batch.actions.reshape(-1, *batch.actions.shape[2:]),
+            "log_probs": batch.log_probs.reshape(-1),
+            "advantages": advantages,
+        }
+        metrics = trpo_step(self.policy, flat, cfg)
+        value_loss = fit_value(
+            self.policy, self.value_optimizer, observations, returns, cfg, self.rng
+        )
+        return {**metrics, "train/value_loss": value_loss}
+
+    def act(self, observation: Any, state: Any = None) -> tuple[Any, None]:
+        """Evaluation policy: the Gaussian's mean (clipped to the bounds) or the argmax."""
+        array = np.asarray(observation)
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)  # as rlkit.rollout stores observations
+        tensor = torch.from_numpy(array).unsqueeze(0)
+        with torch.inference_mode():
+            distribution = policy_distribution(self.policy, tensor)
+        if isinstance(self.action_space, gym.spaces.Discrete):
+            return int(distribution.probs.argmax(dim=-1)[0]), None  # type: ignore[attr-defined]
+        space = self.action_space
+        assert isinstance(space, gym.spaces.Box)
+        mean = distribution.mean[0].numpy()
+        return np.clip(mean, space.low, space.high).astype(space.dtype), None
+
+    def initial_state(self) -> None:
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.state_dict(),
+            "value_optimizer": self.value_optimizer.state_dict(),
+            "step": self._step,
+            "iterations": self._iterations,
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.value_optimizer.load_state_dict(state["value_optimizer"])
+        self._step = int(state["step"])
+        self._iterations = int(state["iterations"])
+        self.rng.bit_generator.state = state["rng"]
