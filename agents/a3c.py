@@ -1,0 +1,443 @@
+"""A3C: Mnih et al. (2016), "Asynchronous methods for deep reinforcement learning", ICML.
+
+Each worker holds its own env and network copy; it loads the weights it was sent, acts
+`n_steps` (the paper's t_max), computes n-step returns bootstrapped from V(s_{t+n}) and
+returns the gradient (not new weights) of, averaged over the segment,
+
+    loss = -log pi(a_t|s_t) (R_t - V(s_t)) + value_coef (R_t - V(s_t))^2 - entropy_coef H(pi(s_t))
+
+The learner applies each gradient with one shared optimiser and sends fresh weights back
+to that worker only; the other workers go on acting with older weights, so gradients are
+stale by a few updates, as in the paper's Hogwild-style threads (`train/staleness`).
+
+Defaults. Atari (frames: Nature CNN, shared torso): the paper's t_max 5, discount 0.99,
+entropy 0.01, shared RMSProp with decay 0.99 and the learning rate annealed linearly to 0;
+lr 7e-4, RMSProp eps 1e-5, value coefficient 0.5 and gradient-norm clip 0.5 are OpenAI
+Baselines' A2C values, the common A2C/A3C practice (the paper sampled lr per game and
+used eps 0.1). A3C-LSTM: `lstm_size: 256` (the paper's LSTM after the torso; state
+carried across segments, reset at episode starts, gradients through one segment).
+Flat observations (`preset`): separate 64x64 policy and value MLPs (SB3's A2C), 20-step
+segments, Adam (Kingma & Ba 2015) at 3e-3 annealed to 0, entropy 0 (RL Zoo's tuned A2C
+CartPole), gradient clip 40 (universe-starter-agent's A3C; 0.5 starved the policy):
+tuned here on CartPole-v1.
+
+Deliberate deviations, configurable: `apply_order: fixed` (default) applies gradients in
+the order they were asked for, so a seeded run learns the same on the Ray and in-process
+pools, while workers still compute in parallel on stale weights (`workers - 1` updates);
+`arrival` applies each the moment it arrives, as the paper (fastest, not reproducible on
+Ray). Workers send gradients to the learner rather than writing shared memory (the pool
+may span machines); the learner's optimiser is the paper's "shared RMSProp".
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pydantic import Field, PositiveInt
+from torch import nn
+
+from rlkit.agent import require_space
+from rlkit.atari import AtariSettings, LifeLossTerminals
+from rlkit.config import StrictModel
+from rlkit.environments import make_env
+from rlkit.errors import UserError
+from rlkit.networks import is_image_space
+from rlkit.policies import ActorCritic, RecurrentState
+from rlkit.pool import make_pool
+from rlkit.rollout import Carry, Rollout, discounted_returns
+from rlkit.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from rlkit.training import Run
+
+
+class A3CConfig(StrictModel):
+    """A3C hyperparameters (`--set name=value`); defaults are the Atari values."""
+
+    n_steps: PositiveInt = Field(
+        default=5, description="env steps per gradient, the paper's t_max (Atari: 5)"
+    )
+    gamma: float = Field(default=0.99, ge=0.0, le=1.0, description="discount factor")
+    learning_rate: float = Field(default=7e-4, gt=0.0, description="optimiser step size at start")
+    anneal_lr: bool = Field(
+        default=True, description="anneal the learning rate linearly to 0 over the run (paper)"
+    )
+    optimizer: Literal["rmsprop", "adam"] = Field(
+        default="rmsprop", description="shared rmsprop (paper) or adam"
+    )
+    rmsprop_alpha: float = Field(
+        default=0.99, gt=0.0, lt=1.0, description="RMSProp decay of the squared gradient"
+    )
+    optimizer_eps: float = Field(
+        default=1e-5, gt=0.0, description="epsilon of RMSProp or Adam (Baselines: 1e-5)"
+    )
+    value_coef: float = Field(default=0.5, ge=0.0, description="weight of the value loss")
+    entropy_coef: float = Field(
+        default=0.01, ge=0.0, description="weight of the entropy bonus (paper: 0.01)"
+    )
+    max_grad_norm: float | None = Field(
+        default=0.5, gt=0.0, description="clip each gradient's norm (None: no clipping)"
+    )
+    mlp_hidden: list[PositiveInt] = Field(
+        default=[64, 64], description="hidden layers of the MLP torso (flat observations)"
+    )
+    shared_torso: bool = Field(
+        default=True, description="policy and value share the torso (paper); False: two nets"
+    )
+    lstm_size: PositiveInt | None = Field(
+        default=None, description="LSTM cell width after the torso (A3C-LSTM: 256); None: none"
+    )
+    apply_order: Literal["fixed", "arrival"] = Field(
+        default="fixed",
+        description="apply gradients in the order asked for (reproducible) or as they "
+        "arrive (the paper's; a Ray run is then not reproducible)",
+    )
+
+
+# Tuned here on CartPole-v1 (see the module docstring and configs/a3c/cartpole.yaml).
+FLAT_OBSERVATION_STEPS = 100_000
+FLAT_OBSERVATION_PRESET: dict[str, Any] = {
+    "n_steps": 20,
+    "optimizer": "adam",
+    "learning_rate": 3e-3,
+    "optimizer_eps": 1e-8,
+    "entropy_coef": 0.0,
+    "max_grad_norm": 40.0,
+    "shared_torso": False,
+}
+
+
+def a3c_loss(
+    policy: ActorCritic, rollout: Rollout, returns: torch.Tensor, cfg: A3CConfig
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Policy loss + value_coef * value loss - entropy_coef * entropy over one segment.
+
+    `returns` [T, N] are the n-step returns; the advantage R_t - V(s_t) is a constant in
+    the policy loss. Observations run through the network again, from the segment's
+    initial LSTM state, so the gradient reaches the weights that acted.
+    """
+    distribution, values, _ = policy(
+        rollout.observations, rollout.initial_state, rollout.episode_starts
+    )
+    advantages = (returns - values).detach()
+    policy_loss = -(distribution.log_prob(rollout.actions) * advantages).mean()
+    value_loss = (returns - values).pow(2).mean()
+    entropy = distribution.entropy().mean()
+    loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+    parts = {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+    metrics = {f"train/{name}": float(value.detach()) for name, value in parts.items()}
+    return loss, metrics
+
+
+class LifeLossRecorder(gym.Wrapper[Any, Any, Any, Any]):
+    """Notes, per step, whether a life was lost (for `episodic_life`); the game goes on."""
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        super().__init__(env)
+        self.life_loss = LifeLossTerminals(1)
+        self.lost: list[bool] = []
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        observation, info = self.env.reset(**kwargs)
+        self.life_loss.start({"lives": np.array([info["lives"]])})
+        return observation, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        ended = self.life_loss(np.array([terminated]), {"lives": np.array([info["lives"]])}, NO)
+        self.lost.append(bool(ended[0]))
+        return observation, reward, terminated, truncated, info
+
+
+NO = np.zeros(1, dtype=bool)
+
+
+@dataclass
+class GradientResult:
+    """What a worker returns: the gradient, the version it used, and what it saw."""
+
+    gradients: list[np.ndarray]
+    version: int
+    steps: int
+    metrics: dict[str, float]
+    episode_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+    episode_successes: list[bool | None] = field(default_factory=list)
+    pid: int = 0
+
+
+class A3CWorker:
+    """One env and one network copy; `gradients` is all the learner calls."""
+
+    def __init__(
+        self,
+        *,
+        env: str,
+        seed: int,
+        env_kwargs: dict[str, Any],
+        atari: AtariSettings,
+        config: A3CConfig,
+        clip_rewards: bool,
+        episodic_life: bool,
+    ) -> None:
+        torch.set_num_threads(1)  # one core per worker; the learner has its own
+        # the worker's own torch RNG stream (actions), kept apart from the process's, so
+        # in-process workers sample as Ray workers do
+        self.torch_rng = torch.Generator().manual_seed(seed).get_state()
+        self.config = config
+        self.clip_rewards = clip_rewards
+        made = make_env(env, seed=seed, env_kwargs=env_kwargs, atari=atari)
+        self.recorder = LifeLossRecorder(made) if episodic_life else None
+        self.env: gym.Env[Any, Any] = self.recorder or made
+        self.policy = A3C.network(config, self.env.observation_space, self.env.action_space)
+        self.carry = Carry.start(self.env, self.policy, seed=None)
+
+    def gradients(
+        self, weights: dict[str, np.ndarray], version: int, n_steps: int
+    ) -> GradientResult:
+        """Load `weights`, act `n_steps`, return the gradient of the A3C loss on them."""
+        self.policy.load_state_dict({name: torch.tensor(value) for name, value in weights.items()})
+        if self.recorder is not None:
+            self.recorder.lost.clear()
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.torch_rng)
+            rollout, self.carry = self.carry.collect(
+                self.env, self.policy, n_steps, version=version
+            )
+            self.torch_rng = torch.get_rng_state()
+        rewards = torch.sign(rollout.rewards) if self.clip_rewards else rollout.rewards
+        terminated = rollout.terminated
+        if self.recorder is not None:  # a lost life is terminal for learning
+            terminated = terminated | torch.tensor(self.recorder.lost).unsqueeze(1)
+        returns = discounted_returns(
+            rewards, terminated, rollout.truncated, rollout.bootstrap_values, self.config.gamma
+        )
+        self.policy.zero_grad(set_to_none=True)
+        loss, metrics = a3c_loss(self.policy, rollout, returns, self.config)
+        loss.backward()  # type: ignore[no-untyped-call]
+        gradients = [
+            np.zeros(tuple(p.shape), np.float32) if p.grad is None else p.grad.numpy()
+            for p in self.policy.parameters()
+        ]
+        return GradientResult(
+            gradients=gradients,
+            version=version,
+            steps=rollout.steps,
+            metrics=metrics,
+            episode_returns=rollout.episode_returns,
+            episode_lengths=rollout.episode_lengths,
+            episode_successes=rollout.episode_successes,
+            pid=os.getpid(),
+        )
+
+
+class A3C:
+    """Asynchronous advantage actor-critic for Box observations, Discrete or 1-D Box actions."""
+
+    summary: ClassVar[str] = "asynchronous advantage actor-critic on Ray gradient workers"
+    paper: ClassVar[str] = "Mnih et al. 2016, Asynchronous methods for deep RL (ICML)"
+    default_steps: ClassVar[int] = 10_000_000
+    Config: ClassVar[type[A3CConfig]] = A3CConfig
+
+    def __init__(
+        self,
+        config: A3CConfig,
+        *,
+        observation_space: gym.Space[Any],
+        action_space: gym.Space[Any],
+        seed: int,
+    ) -> None:
+        self.config = config
+        self.action_space = action_space
+        torch.manual_seed(seed)
+        self.policy = self.network(config, observation_space, action_space)
+        parameters = list(self.policy.parameters())
+        self.optimizer: torch.optim.Optimizer
+        if config.optimizer == "rmsprop":
+            self.optimizer = torch.optim.RMSprop(
+                parameters, lr=config.learning_rate, alpha=config.rmsprop_alpha,
+                eps=config.optimizer_eps,
+            )  # fmt: skip
+        else:
+            self.optimizer = torch.optim.Adam(
+                parameters, lr=config.learning_rate, eps=config.optimizer_eps, fused=True
+            )
+        self._step = 0
+        self.version = 0  # gradients applied so far
+
+    @classmethod
+    def check_spaces(
+        cls, env_id: str, observation_space: gym.Space[Any], action_space: gym.Space[Any]
+    ) -> None:
+        require_space("a3c", env_id, "observation", observation_space, (gym.spaces.Box,))
+        require_space("a3c", env_id, "action", action_space, (gym.spaces.Discrete, gym.spaces.Box))
+        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
+            raise UserError(f"a3c needs a 1-D Box action space; {env_id} has {action_space}")
+
+    @classmethod
+    def preset(cls, observation_space: gym.Space[Any]) -> dict[str, Any]:
+        """The paper's Atari values for frames; tuned MLP values for flat observations."""
+        if is_image_space(observation_space):
+            return {}
+        return {"steps": FLAT_OBSERVATION_STEPS, "hparams": dict(FLAT_OBSERVATION_PRESET)}
+
+    @staticmethod
+    def network(
+        config: A3CConfig, observation_space: gym.Space[Any], action_space: gym.Space[Any]
+    ) -> ActorCritic:
+        """Shared torso (Nature CNN for frames, else MLP), optional LSTM, both heads."""
+        return ActorCritic(
+            observation_space,
+            action_space,
+            hidden=config.mlp_hidden,
+            lstm_size=config.lstm_size,
+            shared_torso=config.shared_torso,
+        )
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    def _weights(self) -> dict[str, np.ndarray]:
+        """The weights as numpy arrays (Ray and pickle move them several times faster)."""
+        return {name: value.numpy().copy() for name, value in self.policy.state_dict().items()}
+
+    def _apply(self, result: GradientResult, total_steps: int) -> float:
+        """One shared-optimiser step with a worker's gradient; returns the gradient norm."""
+        for parameter, gradient in zip(self.policy.parameters(), result.gradients, strict=True):
+            parameter.grad = torch.tensor(gradient).reshape(parameter.shape)
+        clip = self.config.max_grad_norm
+        norm = float(nn.utils.clip_grad_norm_(self.policy.parameters(), clip or float("inf")))
+        rate = self.config.learning_rate
+        if self.config.anneal_lr:
+            rate *= max(0.0, 1.0 - self._step / total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+        self.optimizer.step()
+        self.version += 1
+        return norm
+
+    def learn(self, total_steps: int, run: Run) -> None:
+        """Keep every worker computing a gradient; apply each, send that worker new weights."""
+        cfg, settings = self.config, run.settings
+        kwargs = [
+            {
+                "env": settings.env,
+                # derived from the step too, so a resumed run's workers play new episodes
+                "seed": derive_seed(settings.seed, "worker", self._step * settings.workers + i),
+                "env_kwargs": settings.env_kwargs,
+                "atari": settings.atari,
+                "config": cfg,
+                "clip_rewards": run.clip_rewards,
+                "episodic_life": run.episodic_life,
+            }
+            for i in range(settings.workers)
+        ]
+
+        def note(message: str) -> None:
+            print(f"rlkit: a3c: {message}", file=sys.stderr, flush=True)
+            if "replaced" in message:
+                run.logger.log(self._step, {"workers/restarts": float(pool.restarts)})
+
+        pool = make_pool(
+            A3CWorker, kwargs, backend=settings.pool, address=settings.address, on_event=note
+        )
+        with pool:
+            startup = float(getattr(pool, "startup_seconds", 0.0))
+            if startup:
+                run.logger.log(self._step, {"time/ray_startup": round(startup, 3)})
+            order: deque[int] = deque()  # workers in the order their calls were submitted
+            asked: dict[int, int] = {}  # steps each outstanding call will take
+            arrived: dict[int, GradientResult] = {}
+
+            def submit(index: int) -> None:
+                left = total_steps - self._step - sum(asked.values())
+                if left > 0 and not run.stop_requested:
+                    asked[index] = min(cfg.n_steps, left)
+                    pool.submit(index, "gradients", self._weights(), self.version, asked[index])
+                    order.append(index)
+
+            for index in range(pool.size):
+                submit(index)
+            window: list[dict[str, float]] = []
+            while order:
+                if cfg.apply_order == "arrival":
+                    index, result = pool.wait_any()
+                    order.remove(index)
+                else:
+                    while order[0] not in arrived:
+                        done, done_result = pool.wait_any()
+                        arrived[done] = done_result
+                    index = order.popleft()
+                    result = arrived.pop(index)
+                del asked[index]
+                staleness = float(self.version - result.version)
+                norm = self._apply(result, total_steps)
+                previous = self._step
+                self._step += result.steps
+                window.append(
+                    {**result.metrics, "train/grad_norm": norm, "train/staleness": staleness}
+                )
+                for episode_return, length, success in zip(
+                    result.episode_returns,
+                    result.episode_lengths,
+                    result.episode_successes,
+                    strict=True,
+                ):
+                    run.logger.episode(self._step, episode_return, length, success)
+                submit(index)
+                if self._step // settings.log_every > previous // settings.log_every:
+                    run.logger.log(self._step, self._summary(window))
+                    window = []
+                run.logger.tick(self._step)
+                run.maybe_evaluate(self)
+                run.maybe_checkpoint(self)
+
+    def _summary(self, window: list[dict[str, float]]) -> dict[str, float]:
+        metrics = {name: float(np.mean([row[name] for row in window])) for name in window[0]}
+        metrics["train/staleness_max"] = max(row["train/staleness"] for row in window)
+        metrics["train/learning_rate"] = float(self.optimizer.param_groups[0]["lr"])
+        metrics["train/updates"] = float(self.version)
+        return metrics
+
+    def act(self, observation: Any, state: RecurrentState | None) -> tuple[Any, Any]:
+        """Greedy action (the most probable, or the Gaussian mean), with the next LSTM state."""
+        tensor = torch.as_tensor(np.asarray(observation))
+        if tensor.dtype == torch.float64:
+            tensor = tensor.float()
+        with torch.no_grad():
+            distribution, _, state = self.policy.step(
+                tensor.unsqueeze(0), state, torch.zeros(1, dtype=torch.bool)
+            )
+        if isinstance(self.action_space, gym.spaces.Discrete):
+            return int(distribution.probs.argmax(dim=-1)[0]), state  # type: ignore[attr-defined]
+        space = self.action_space
+        assert isinstance(space, gym.spaces.Box)
+        mean = distribution.mean[0].numpy()
+        return np.clip(mean, space.low, space.high).astype(space.dtype), state
+
+    def initial_state(self) -> RecurrentState | None:
+        return self.policy.initial_state(1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self._step,
+            "version": self.version,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._step = int(state["step"])
+        self.version = int(state["version"])
+        torch.set_rng_state(state["torch_rng"])
