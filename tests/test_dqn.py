@@ -68,7 +68,7 @@ def test_td_loss_on_a_hand_made_batch(double: bool, expected_loss: float) -> Non
     assert float(metrics["train/q_mean"]) == pytest.approx(1.0)
     batch["discounts"] = torch.tensor([0.0])  # terminal: target is the reward alone
     loss, _ = td_loss(batch, online, target, DQNConfig(double_dqn=double))
-    assert float(loss) == pytest.approx(0.0)
+    assert float(loss.detach()) == pytest.approx(0.0)
 
 
 def test_refuses_continuous_actions(tmp_path: Path) -> None:
