@@ -21,12 +21,13 @@ segments, Adam (Kingma & Ba 2015) at 3e-3 annealed to 0, entropy 0 (RL Zoo's tun
 CartPole), gradient clip 40 (universe-starter-agent's A3C; 0.5 starved the policy):
 tuned here on CartPole-v1.
 
-Deliberate deviations, configurable: `apply_order: fixed` (default) applies gradients in
-the order they were asked for, so a seeded run learns the same on the Ray and in-process
-pools, while workers still compute in parallel on stale weights (`workers - 1` updates);
-`arrival` applies each the moment it arrives, as the paper (fastest, not reproducible on
-Ray). Workers send gradients to the learner rather than writing shared memory (the pool
-may span machines); the learner's optimiser is the paper's "shared RMSProp".
+Gradient order: `apply_order: arrival` (default) applies each gradient the moment it
+arrives, as the paper: fastest, and a Ray run is not reproducible from its seed (the
+in-process pool is). `fixed` applies them in the order they were asked for: workers
+still compute in parallel on stale weights (`workers - 1` updates), and a seeded run
+learns the same on the Ray and in-process pools. Deliberate deviation: workers send
+gradients to the learner rather than writing shared memory (the pool may span
+machines); the learner's optimiser is the paper's "shared RMSProp".
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class A3CConfig(StrictModel):
         default=None, description="LSTM cell width after the torso (A3C-LSTM: 256); None: none"
     )
     apply_order: Literal["fixed", "arrival"] = Field(
-        default="fixed",
+        default="arrival",
         description="apply gradients in the order asked for (reproducible) or as they "
         "arrive (the paper's; a Ray run is then not reproducible)",
     )

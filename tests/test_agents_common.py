@@ -79,6 +79,9 @@ def test_short_run_saves_loads_and_acts_the_same(agent_name: str, tmp_path: Path
 
 
 def test_same_seed_same_learning(agent_name: str, tmp_path: Path) -> None:
+    """In-process, every agent is reproducible from its seed. (On Ray, an asynchronous
+    agent such as A3C applies gradients in arrival order, which is not; the agents'
+    own tests compare their Ray and in-process runs where the order is fixed.)"""
     from tests.test_runs import learning_rows
 
     env_id = first_supported_env(load_agent(agent_name))
@@ -92,6 +95,7 @@ def test_same_seed_same_learning(agent_name: str, tmp_path: Path) -> None:
             wandb="disabled",
             progress=False,
             name=name,
+            pool="inprocess",
         )
         for name in ("x", "y")
     ]
