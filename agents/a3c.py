@@ -50,7 +50,7 @@ from rlkit.config import StrictModel
 from rlkit.environments import make_env
 from rlkit.errors import UserError
 from rlkit.networks import is_image_space
-from rlkit.policies import ActorCritic, RecurrentState
+from rlkit.policies import ActorCritic, RecurrentState, greedy_action, observation_tensor
 from rlkit.pool import make_pool
 from rlkit.rollout import Carry, Rollout, discounted_returns
 from rlkit.seeding import derive_seed
@@ -386,13 +386,12 @@ class A3C:
                 window.append(
                     {**result.metrics, "train/grad_norm": norm, "train/staleness": staleness}
                 )
-                for episode_return, length, success in zip(
+                run.logger.episodes_finished(
+                    self._step,
                     result.episode_returns,
                     result.episode_lengths,
                     result.episode_successes,
-                    strict=True,
-                ):
-                    run.logger.episode(self._step, episode_return, length, success)
+                )
                 submit(index)
                 if self._step // settings.log_every > previous // settings.log_every:
                     run.logger.log(self._step, self._summary(window))
@@ -410,19 +409,13 @@ class A3C:
 
     def act(self, observation: Any, state: RecurrentState | None) -> tuple[Any, Any]:
         """Greedy action (the most probable, or the Gaussian mean), with the next LSTM state."""
-        tensor = torch.as_tensor(np.asarray(observation))
-        if tensor.dtype == torch.float64:
-            tensor = tensor.float()
         with torch.no_grad():
             distribution, _, state = self.policy.step(
-                tensor.unsqueeze(0), state, torch.zeros(1, dtype=torch.bool)
+                observation_tensor(observation).unsqueeze(0),
+                state,
+                torch.zeros(1, dtype=torch.bool),
             )
-        if isinstance(self.action_space, gym.spaces.Discrete):
-            return int(distribution.probs.argmax(dim=-1)[0]), state  # type: ignore[attr-defined]
-        space = self.action_space
-        assert isinstance(space, gym.spaces.Box)
-        mean = distribution.mean[0].numpy()
-        return np.clip(mean, space.low, space.high).astype(space.dtype), state
+        return greedy_action(distribution, self.action_space), state
 
     def initial_state(self) -> RecurrentState | None:
         return self.policy.initial_state(1)

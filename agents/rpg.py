@@ -52,7 +52,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
-import numpy as np
 import torch
 from pydantic import Field, PositiveInt
 from torch import nn
@@ -62,7 +61,7 @@ from rlkit.atari import AtariSettings
 from rlkit.config import StrictModel
 from rlkit.environments import make_env
 from rlkit.errors import UserError
-from rlkit.policies import ActorCritic, RecurrentState
+from rlkit.policies import ActorCritic, RecurrentState, greedy_action, observation_tensor
 from rlkit.pool import make_pool
 from rlkit.rollout import Carry, Rollout, discounted_returns
 from rlkit.seeding import derive_seed
@@ -400,13 +399,12 @@ class RPG:
                 rollouts = [rollout for rollout in results if rollout is not None]
                 for rollout in rollouts:
                     self._step += rollout.steps
-                    for episode_return, length, success in zip(
+                    run.logger.episodes_finished(
+                        self._step,
                         rollout.episode_returns,
                         rollout.episode_lengths,
                         rollout.episode_successes,
-                        strict=True,
-                    ):
-                        run.logger.episode(self._step, episode_return, length, success)
+                    )
                 metrics = self._update(episode_batch(rollouts, cfg.gamma))
                 self._iterations += 1
                 run.logger.log(self._step, metrics)
@@ -433,20 +431,12 @@ class RPG:
 
     def act(self, observation: Any, state: RecurrentState | None) -> tuple[Any, Any]:
         """Evaluation policy: argmax (Discrete) or mean (Box), carrying the LSTM state."""
-        array = np.asarray(observation)
-        if array.dtype == np.float64:
-            array = array.astype(np.float32)  # as rlkit.rollout stores observations
-        tensor = torch.from_numpy(array).unsqueeze(0)
+        tensor = observation_tensor(observation).unsqueeze(0)
         with torch.inference_mode():
             distribution, _, state = self.policy.step(
                 tensor, state, torch.zeros(1, dtype=torch.bool)
             )
-        if isinstance(self.action_space, gym.spaces.Discrete):
-            return int(distribution.probs.argmax(dim=-1)[0]), state  # type: ignore[attr-defined]
-        space = self.action_space
-        assert isinstance(space, gym.spaces.Box)
-        mean = distribution.mean[0].numpy()
-        return np.clip(mean, space.low, space.high).astype(space.dtype), state
+        return greedy_action(distribution, self.action_space), state
 
     def initial_state(self) -> RecurrentState | None:
         """Zero LSTM state (None for the memoryless variant)."""

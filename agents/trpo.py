@@ -53,6 +53,8 @@ from rlkit.policies import (
     GaussianHead,
     flat_gradient,
     flat_parameters,
+    greedy_action,
+    observation_tensor,
     set_flat_parameters,
 )
 from rlkit.pool import make_pool
@@ -380,13 +382,12 @@ class TRPO:
                 batch = Rollout.concatenate(rollouts)
                 self._step += batch.steps
                 for rollout in rollouts:
-                    for episode_return, length, success in zip(
+                    run.logger.episodes_finished(
+                        self._step,
                         rollout.episode_returns,
                         rollout.episode_lengths,
                         rollout.episode_successes,
-                        strict=True,
-                    ):
-                        run.logger.episode(self._step, episode_return, length, success)
+                    )
                 if run.clip_rewards:  # Atari: rewards clipped to [-1, 1] for learning only
                     batch.rewards = batch.rewards.sign()
                 metrics = self._update(batch)
@@ -426,18 +427,10 @@ class TRPO:
 
     def act(self, observation: Any, state: Any = None) -> tuple[Any, None]:
         """Evaluation policy: the Gaussian's mean (clipped to the bounds) or the argmax."""
-        array = np.asarray(observation)
-        if array.dtype == np.float64:
-            array = array.astype(np.float32)  # as rlkit.rollout stores observations
-        tensor = torch.from_numpy(array).unsqueeze(0)
+        tensor = observation_tensor(observation).unsqueeze(0)
         with torch.inference_mode():
             distribution = policy_distribution(self.policy, tensor)
-        if isinstance(self.action_space, gym.spaces.Discrete):
-            return int(distribution.probs.argmax(dim=-1)[0]), None  # type: ignore[attr-defined]
-        space = self.action_space
-        assert isinstance(space, gym.spaces.Box)
-        mean = distribution.mean[0].numpy()
-        return np.clip(mean, space.low, space.high).astype(space.dtype), None
+        return greedy_action(distribution, self.action_space), None
 
     def initial_state(self) -> None:
         return None

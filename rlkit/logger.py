@@ -124,6 +124,17 @@ class Logger:
         self.log(step, metrics)
         self.tick(step)
 
+    def episodes_finished(
+        self,
+        step: int,
+        returns: list[float],
+        lengths: list[int],
+        successes: list[bool | None],
+    ) -> None:
+        """Report several finished training episodes (a worker's rollout), all at `step`."""
+        for episode_return, length, success in zip(returns, lengths, successes, strict=True):
+            self.episode(step, episode_return, length, success)
+
     def tick(self, step: int) -> None:
         """Advance the progress bar; every `log_every` steps also log time/sps."""
         if self._bar is not None:

@@ -40,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
@@ -320,3 +321,21 @@ def flat_gradient(
             for grad, param in zip(gradients, params, strict=True)
         ]
     )
+
+
+def observation_tensor(observation: Any) -> torch.Tensor:
+    """An env observation as a tensor: float64 becomes float32, uint8 frames stay uint8."""
+    array = np.asarray(observation)
+    if array.dtype == np.float64:
+        array = array.astype(np.float32)
+    return torch.from_numpy(array)
+
+
+def greedy_action(distribution: Distribution, action_space: gym.Space[Any]) -> Any:
+    """The evaluation action of a one-element batch: the most probable (Discrete) or the
+    Gaussian's mean clipped to the bounds (Box)."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return int(distribution.probs.argmax(dim=-1)[0])  # type: ignore[attr-defined]
+    assert isinstance(action_space, gym.spaces.Box)
+    mean = distribution.mean[0].numpy()
+    return np.clip(mean, action_space.low, action_space.high).astype(action_space.dtype)

@@ -37,7 +37,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlkit.policies import ActorCritic, RecurrentState, concatenate_states
+from rlkit.policies import ActorCritic, RecurrentState, concatenate_states, observation_tensor
 
 
 def discounted_returns(
@@ -267,13 +267,6 @@ class Carry:
         )
 
 
-def _observation_tensor(observation: Any) -> torch.Tensor:
-    array = np.asarray(observation)
-    if array.dtype == np.float64:
-        array = array.astype(np.float32)
-    return torch.from_numpy(array)
-
-
 def _env_action(action: torch.Tensor, space: gym.Space[Any]) -> Any:
     if isinstance(space, gym.spaces.Discrete):
         return int(action.item())
@@ -326,17 +319,17 @@ def collect(
     ended = False
     with torch.no_grad():
         while len(rewards) < steps or (whole_episodes and not ended):
-            observation_tensor = _observation_tensor(observation)
+            observation_input = observation_tensor(observation)
             start = torch.tensor([episode_start], device=device)
             distribution, value, state = policy.step(
-                observation_tensor.unsqueeze(0).to(device), state, start
+                observation_input.unsqueeze(0).to(device), state, start
             )
             action = distribution.sample()
             log_prob = distribution.log_prob(action)
             next_observation, reward, terminated, truncated, info = env.step(
                 _env_action(action[0], space)
             )
-            observations.append(observation_tensor)
+            observations.append(observation_input)
             actions.append(action[0].cpu())
             log_probs.append(float(log_prob[0]))
             values.append(float(value[0]))
@@ -350,7 +343,7 @@ def collect(
             last = not (len(rewards) < steps or (whole_episodes and not ended))
             bootstrap = 0.0
             if not terminated and (truncated or last):
-                final = _observation_tensor(next_observation).unsqueeze(0).to(device)
+                final = observation_tensor(next_observation).unsqueeze(0).to(device)
                 no_start = torch.zeros(1, dtype=torch.bool, device=device)
                 bootstrap = float(policy.step(final, state, no_start)[1][0])
             bootstrap_values.append(bootstrap)
