@@ -31,6 +31,16 @@ Backends (`RunSettings.pool`):
   arguments, its lost call is sent again, `restarts` counts it and `on_event` hears of
   it; after `max_restarts` replacements the pool gives up with WorkerPoolError.
 
+Large read-only objects every worker needs (NES's noise table) go in `shared`: they are
+placed once (Ray: once in the object store, read in place by the actors of a node) and
+passed to every worker constructor by keyword, never copied per worker. `put(value)` does
+the same for a call argument: put the current weights once, then `submit` the handle to
+any number of calls. A worker must treat shared objects as read-only.
+
+A dead worker's lost call is sent again to its replacement by default. With
+`lost_calls="return"`, `wait_any` instead returns `(index, LostCall)` after replacing the
+worker, and the learner decides where the work goes (NES gives it to the survivors).
+
 An exception raised inside a worker method reaches the caller (a UserError as itself).
 """
 
@@ -53,6 +63,7 @@ if TYPE_CHECKING:
     from ray.exceptions import RayActorError
 
 Backend = Literal["inprocess", "ray"]
+LostCalls = Literal["resend", "return"]
 EventHandler = Callable[[str], None]
 MAX_RESTARTS = 10
 START_TIMEOUT_S = 120.0
@@ -60,6 +71,16 @@ START_TIMEOUT_S = 120.0
 
 class WorkerPoolError(RuntimeError):
     """The pool cannot go on: a worker failed to start, or died more often than allowed."""
+
+
+@dataclass(frozen=True)
+class LostCall:
+    """A submitted call whose worker died (pool made with `lost_calls="return"`)."""
+
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    reason: str
 
 
 class WorkerPool(Protocol):
@@ -79,6 +100,10 @@ class WorkerPool(Protocol):
 
     def wait_any(self, timeout: float | None = None) -> tuple[int, Any]:
         """(worker index, result) of the first submitted call to finish; TimeoutError if none."""
+        ...
+
+    def put(self, value: Any) -> Any:
+        """`value` placed once, as a handle that `submit` and `call_all` accept as an argument."""
         ...
 
     def pending(self) -> list[int]:
@@ -109,19 +134,22 @@ def make_pool(
     num_cpus: float = 1.0,
     max_restarts: int = MAX_RESTARTS,
     start_timeout: float = START_TIMEOUT_S,
+    shared: dict[str, Any] | None = None,
+    lost_calls: LostCalls = "resend",
 ) -> WorkerPool:
     """A pool of `len(worker_kwargs)` workers, worker i built as `worker_cls(**worker_kwargs[i])`.
 
-    `address`, `num_cpus`, `max_restarts` and `start_timeout` (seconds for the workers to
-    be scheduled and constructed) apply to the Ray backend; `on_event` receives one-line
-    notes (Ray start-up, CPU shares, replaced workers) for the agent to log.
+    `shared` objects are placed once and passed to every constructor by keyword as well.
+    `address`, `num_cpus`, `max_restarts`, `start_timeout` (seconds for the workers to
+    be scheduled and constructed) and `lost_calls` apply to the Ray backend; `on_event`
+    receives one-line notes (Ray start-up, CPU shares, replaced workers) for the agent.
     """
     if not worker_kwargs:
         raise ValueError("make_pool needs at least one worker (worker_kwargs is empty)")
     if num_cpus < 0 or max_restarts < 0:
         raise ValueError(f"num_cpus ({num_cpus}) and max_restarts ({max_restarts}) must be >= 0")
     if backend == "inprocess":
-        return InProcessPool(worker_cls, worker_kwargs)
+        return InProcessPool(worker_cls, worker_kwargs, shared=shared)
     if backend == "ray":
         return RayPool(
             worker_cls,
@@ -131,6 +159,8 @@ def make_pool(
             num_cpus=num_cpus,
             max_restarts=max_restarts,
             start_timeout=start_timeout,
+            shared=shared,
+            lost_calls=lost_calls,
         )
     raise ValueError(f"unknown pool backend {backend!r}; accepted: inprocess, ray")
 
@@ -194,19 +224,44 @@ class _Pool:
 class InProcessPool(_Pool):
     """Workers as objects in this process; calls run one after another, deterministically."""
 
-    def __init__(self, worker_cls: type, worker_kwargs: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        worker_cls: type,
+        worker_kwargs: list[dict[str, Any]],
+        *,
+        shared: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(worker_cls, worker_kwargs)
-        self._workers = [worker_cls(**_copy(kwargs)) for kwargs in worker_kwargs]
+        shared = _copy(shared or {})  # once for all workers, as Ray's object store holds it
+        self._workers = [worker_cls(**_copy(kwargs), **shared) for kwargs in worker_kwargs]
         self._submitted: deque[tuple[int, str, Any, Any]] = deque()
+        self._put: dict[int, Any] = {}  # id of a copy -> the copy, so it is not copied again
 
     def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
         self._check_idle(method)
-        return [self._run(index, method, _copy(args), _copy(kwargs)) for index in range(self.size)]
+        return [
+            self._run(index, method, self._copy_args(args), self._copy_args(kwargs))
+            for index in range(self.size)
+        ]
 
     def submit(self, index: int, method: str, *args: Any, **kwargs: Any) -> None:
         self._check_submit(index, method)
         # copied now, as Ray serialises at submission: the caller may change them after
-        self._submitted.append((index, method, _copy(args), _copy(kwargs)))
+        self._submitted.append((index, method, self._copy_args(args), self._copy_args(kwargs)))
+
+    def put(self, value: Any) -> Any:
+        placed = _copy(value)
+        self._put[id(placed)] = placed
+        return placed
+
+    def _copy_args(self, values: Any) -> Any:
+        """Arguments copied as Ray would send them; `put` handles pass as they are."""
+        if isinstance(values, dict):
+            return {key: self._copy_arg(value) for key, value in values.items()}
+        return tuple(self._copy_arg(value) for value in values)
+
+    def _copy_arg(self, value: Any) -> Any:
+        return value if self._put.get(id(value)) is value else _copy(value)
 
     def wait_any(self, timeout: float | None = None) -> tuple[int, Any]:
         """Runs the oldest submitted call now (`timeout` does not apply: it runs here)."""
@@ -227,6 +282,7 @@ class InProcessPool(_Pool):
         self._closed = True
         self._submitted.clear()
         self._workers = []
+        self._put.clear()
 
 
 @dataclass
@@ -250,6 +306,8 @@ class RayPool(_Pool):
         num_cpus: float = 1.0,
         max_restarts: int = MAX_RESTARTS,
         start_timeout: float = START_TIMEOUT_S,
+        shared: dict[str, Any] | None = None,
+        lost_calls: LostCalls = "resend",
     ) -> None:
         super().__init__(worker_cls, worker_kwargs)
         from rlkit.parallel import cluster_cpus, free_cpus, init_ray, ray_address
@@ -271,8 +329,11 @@ class RayPool(_Pool):
                 f"{self.size} workers x {num_cpus:g} CPU exceed the {free:g} free CPUs of "
                 f"{total:g}; each worker reserves {self.cpus_per_worker:g} CPU"
             )
-        self._kwargs = [dict(kwargs) for kwargs in worker_kwargs]
+        # a shared object goes into the object store once; every actor gets its reference
+        shared_refs = {name: ray.put(value) for name, value in (shared or {}).items()}
+        self._kwargs = [{**kwargs, **shared_refs} for kwargs in worker_kwargs]
         self._max_restarts = max_restarts
+        self._resend_lost = lost_calls == "resend"
         self._remote: Any = ray.remote(worker_cls).options(num_cpus=self.cpus_per_worker)
         self._actors: list[ActorHandle[Any]] = [self._start(i) for i in range(self.size)]
         self._pending: dict[ObjectRef[Any], _Call] = {}
@@ -320,7 +381,11 @@ class RayPool(_Pool):
 
     def call_all(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
         self._check_idle(method)
-        put = self._ray.put  # once for all workers, not once per worker
+        ray = self._ray
+
+        def put(value: Any) -> Any:  # once for all workers, not once per worker
+            return value if isinstance(value, ray.ObjectRef) else ray.put(value)
+
         shared_args = tuple(put(value) for value in args)
         shared_kwargs = {name: put(value) for name, value in kwargs.items()}
         for index in range(self.size):
@@ -328,7 +393,7 @@ class RayPool(_Pool):
         results: list[Any] = [None] * self.size
         try:
             for _ in range(self.size):
-                index, result = self._next_result(None)
+                index, result = self._next_result(None, resend=True)
                 results[index] = result
         except BaseException:
             self._pending.clear()  # the collective call failed: forget the rest of it
@@ -344,9 +409,14 @@ class RayPool(_Pool):
             raise RuntimeError(f"the {self.worker_cls.__name__} pool is closed")
         if not self._pending:
             raise RuntimeError("wait_any() with no call outstanding; submit() one first")
-        return self._next_result(timeout)
+        return self._next_result(timeout, resend=self._resend_lost)
 
-    def _next_result(self, timeout: float | None) -> tuple[int, Any]:
+    def put(self, value: Any) -> Any:
+        if self._closed:
+            raise RuntimeError(f"the {self.worker_cls.__name__} pool is closed")
+        return self._ray.put(value)
+
+    def _next_result(self, timeout: float | None, *, resend: bool) -> tuple[int, Any]:
         ray = self._ray
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -358,14 +428,17 @@ class RayPool(_Pool):
             try:
                 return call.index, ray.get(done[0])
             except ray.exceptions.RayActorError as error:
-                self._replace(call, error)
+                reason = self._replace(call, error, resend=resend)
+                if not resend:
+                    return call.index, LostCall(call.method, call.args, call.kwargs, reason)
             except ray.exceptions.RayTaskError as error:
                 if isinstance(error.cause, UserError):
                     raise error.cause from None
                 raise
 
-    def _replace(self, call: _Call, error: RayActorError) -> None:
-        """A worker died: start a new one with the same index and arguments, resend the call."""
+    def _replace(self, call: _Call, error: RayActorError, *, resend: bool) -> str:
+        """A worker died: start a new one with the same index and arguments, and resend the
+        call to it (`resend`) or leave it to the caller; returns the reason, one line."""
         index = call.index
         if error.actor_init_failed:
             raise self._start_failure(index, error) from error
@@ -379,12 +452,15 @@ class RayPool(_Pool):
             self._ray.kill(self._actors[index], no_restart=True)
         self._actors[index] = self._start(index)
         self.restarts += 1
-        self._issue(call)
+        if resend:
+            self._issue(call)
+        where = "sent again" if resend else "returned to the learner"
         self._on_event(
             f"worker {index} died ({reason}); replaced "
             f"(restart {self.restarts} of at most {self._max_restarts}), "
-            f"its '{call.method}' call sent again"
+            f"its '{call.method}' call {where}"
         )
+        return reason
 
     def pending(self) -> list[int]:
         return sorted(call.index for call in self._pending.values())

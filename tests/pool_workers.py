@@ -102,3 +102,25 @@ class BrokenWorker:
 
     def pid(self) -> int:
         return os.getpid()
+
+
+class TableWorker:
+    """Reads a large shared table (as NES workers read the noise table) given by `shared`."""
+
+    def __init__(self, *, seed: int, table: np.ndarray) -> None:
+        self.seed = seed
+        self.table = table
+
+    def lookup(self, offset: int, weights: np.ndarray) -> dict[str, Any]:
+        """The table's entries at `offset`, scaled by `weights`, and where the table lives."""
+        return {
+            "values": self.table[offset : offset + len(weights)] * weights,
+            "seed": self.seed,
+            "table_id": id(self.table),
+            "writeable": bool(self.table.flags.writeable),
+            "pid": os.getpid(),
+        }
+
+    def sleep(self, seconds: float, tag: Any) -> dict[str, Any]:
+        time.sleep(seconds)
+        return {"tag": tag, "pid": os.getpid()}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from rlkit.policies import ActorCritic, CategoricalHead
 from rlkit.rollout import Rollout
 from rlkit.training import evaluate_run
 from tests.conftest import run_cli
+from tests.ray_processes import kill_one_worker_at, ray_worker_pids
 from tests.test_cli_errors import assert_user_error
 from tests.test_runs import learning_rows
 
@@ -255,43 +255,6 @@ def test_resume_continues_from_the_step_count_with_the_optimiser_state(tmp_path:
     assert steps == sorted(steps) and steps[-1] == 3_000
 
 
-def ray_worker_pids(parent: int) -> list[int]:
-    """PIDs of the A3CWorker actor processes that descend from process `parent`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = (entry / "cmdline").read_bytes().decode(errors="replace")
-            if not title.startswith("ray::A3CWorker"):
-                continue
-            pid = int(entry.name)
-            ancestor = pid
-            while ancestor > 1 and ancestor != parent:
-                stat = Path(f"/proc/{ancestor}/stat").read_text()
-                ancestor = int(stat.rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ancestor == parent:
-            found.append(pid)
-    return sorted(found)
-
-
-def kill_one_worker_at(run_dir: Path, step: int, killed: list[int]) -> None:
-    """SIGKILL one A3C Ray worker once the run's metrics pass `step`."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        rows = (
-            read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
-        )
-        pids = ray_worker_pids(os.getpid())
-        if rows and rows[-1]["step"] >= step and pids:
-            os.kill(pids[-1], signal.SIGKILL)
-            killed.append(pids[-1])
-            return
-        time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_cartpole_two_ray_workers_reach_475(ray_local: float, tmp_path: Path) -> None:
     result = rlkit.train("a3c", **settings(tmp_path, name="cartpole"))  # the preset's 100k steps
@@ -313,7 +276,9 @@ def test_a_killed_ray_worker_is_replaced_and_the_run_finishes(
     """
     killed: list[int] = []
     killer = threading.Thread(
-        target=kill_one_worker_at, args=(tmp_path / "killed", 10_000, killed), daemon=True
+        target=kill_one_worker_at,
+        args=(tmp_path / "killed", 10_000, killed, "A3CWorker"),
+        daemon=True,
     )
     killer.start()
     result = rlkit.train("a3c", **settings(tmp_path, name="killed", steps=30_000, log_every=2_000))
@@ -322,7 +287,7 @@ def test_a_killed_ray_worker_is_replaced_and_the_run_finishes(
     err = capfd.readouterr().err
     assert "rlkit: a3c: worker" in err and "died" in err and "replaced" in err
     assert [value for _, value in metric(result.run_dir, "workers/restarts")] == [1.0]
-    assert killed[0] not in ray_worker_pids(os.getpid())
+    assert killed[0] not in ray_worker_pids(os.getpid(), "A3CWorker")
     # learning went on after the replacement: later training episodes are longer
     returns = [row["episode/return"] for row in read_metrics(result.run_dir / "metrics.jsonl")
                if "episode/return" in row]  # fmt: skip

@@ -25,10 +25,10 @@ import yaml
 from rlkit.cli import main
 from rlkit.errors import UserError
 from rlkit.parallel import PROBE_TIMEOUT_S, check_address
-from rlkit.pool import WorkerPool, WorkerPoolError, _cpu_share, make_pool
+from rlkit.pool import Backend, LostCall, WorkerPool, WorkerPoolError, _cpu_share, make_pool
 from rlkit.seeding import derive_seed
 from tests.conftest import cli_env
-from tests.pool_workers import BrokenWorker, CartPoleWorker
+from tests.pool_workers import BrokenWorker, CartPoleWorker, TableWorker
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SEED = 7
@@ -236,6 +236,63 @@ def test_ray_replaces_a_killed_worker_and_resends_its_call(ray_local: float) -> 
         assert finished[0]["pid"] != results[0]["pid"] and finished[0]["call"] == 1
         assert finished[1]["pid"] == results[1]["pid"] and finished[1]["call"] == 2
         assert pool.restarts == 2 and sum("worker 0 died" in event for event in events) == 1
+
+
+@pytest.mark.parametrize("backend", ["inprocess", "ray"])
+def test_shared_objects_and_put_values_reach_every_worker_once(
+    backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    if backend == "ray":
+        request.getfixturevalue("ray_local")
+    table = np.arange(1000, dtype=np.float32)
+    with make_pool(
+        TableWorker, worker_kwargs(2), backend=backend, num_cpus=0.25, shared={"table": table}
+    ) as pool:
+        weights = pool.put(np.array([1.0, 2.0, 3.0], dtype=np.float32))
+        results = pool.call_all("lookup", 10, weights)
+        for index in range(2):
+            pool.submit(index, "lookup", 20, weights)
+        results += [result for _, result in sorted(pool.wait_any() for _ in range(2))]
+    expected = [[10.0, 22.0, 36.0]] * 2 + [[20.0, 42.0, 66.0]] * 2
+    assert [result["values"].tolist() for result in results] == expected
+    assert [result["seed"] for result in results] == [k["seed"] for k in worker_kwargs(2)] * 2
+    if backend == "inprocess":
+        # one copy for all workers (not the caller's array: a worker cannot change that)
+        assert len({result["table_id"] for result in results}) == 1
+        assert results[0]["table_id"] != id(table)
+    else:
+        # read in place from the object store (read-only there), not copied per actor
+        assert not any(result["writeable"] for result in results)
+
+
+def test_ray_returns_a_lost_call_to_the_caller_when_asked(ray_local: float) -> None:
+    events: list[str] = []
+    table = np.zeros(10, dtype=np.float32)
+    with make_pool(
+        TableWorker,
+        worker_kwargs(2),
+        backend="ray",
+        num_cpus=0.25,
+        shared={"table": table},
+        lost_calls="return",
+        on_event=events.append,
+    ) as pool:
+        pids = [result["pid"] for result in pool.call_all("sleep", 0.0, "start")]
+        pool.submit(0, "sleep", 1.0, "a")
+        pool.submit(1, "sleep", 1.0, "b")
+        time.sleep(0.3)
+        os.kill(pids[1], signal.SIGKILL)
+        results = dict(pool.wait_any() for _ in range(2))
+        assert results[0]["tag"] == "a"
+        lost = results[1]
+        assert isinstance(lost, LostCall)
+        assert (lost.method, lost.args) == ("sleep", (1.0, "b")) and str(pids[1]) in lost.reason
+        assert pool.restarts == 1 and pool.pending() == []
+        assert any("its 'sleep' call returned to the learner" in event for event in events)
+        # the replacement works, with the shared table: the caller re-issues the lost call
+        pool.submit(1, *[lost.method], *lost.args)
+        index, again = pool.wait_any()
+        assert (index, again["tag"]) == (1, "b") and again["pid"] not in pids
 
 
 def test_ray_gives_up_after_max_restarts(ray_local: float) -> None:

@@ -1,0 +1,512 @@
+"""NES: natural evolution strategies, two variants behind `variant`.
+
+`es`: Salimans et al. (2017), "Evolution Strategies as a Scalable Alternative to
+Reinforcement Learning". The policy parameters theta are perturbed by sigma * epsilon
+with a fixed sigma, in mirrored pairs (theta + sigma eps, theta - sigma eps; antithetic
+sampling); each perturbed policy plays one episode; the returns are replaced by their
+centred ranks in [-0.5, 0.5] (fitness shaping); the search gradient is
+g = 1 / (n sigma) * sum_i (F(theta + sigma eps_i) - F(theta - sigma eps_i)) / 2 * eps_i over
+the n pairs, and Adam ascends it with an L2 weight decay on theta. Defaults are the
+paper's MuJoCo values where they carry over (sigma 0.02, Adam lr 0.01, weight decay
+0.005, deterministic policies) and smaller populations for the 2-core CI.
+
+`snes`: separable NES, Wierstra et al. (2014), "Natural Evolution Strategies", JMLR,
+section 5.2. A search distribution N(mu, diag(sigma^2)) over the parameters; lambda
+samples z_k = mu + sigma * s_k; fitness replaced by the rank-based utilities
+u_k = max(0, log(lambda/2 + 1) - log k) / sum_j max(0, ...) - 1/lambda (k = rank, best
+first); the natural gradient steps mu <- mu + eta_mu * sigma * sum_k u_k s_k and
+sigma <- sigma * exp(eta_sigma / 2 * sum_k u_k (s_k^2 - 1)). Defaults are the paper's:
+eta_mu = 1, eta_sigma = (3 + ln d) / (5 sqrt d) for d parameters (population 4 + 3 ln d
+is the paper's default too, but the configs set it explicitly).
+
+Population evaluation runs on the worker pool (Ray by default). As in Salimans et al.,
+the Gaussian noise is one large table made from the agent's seed and placed once in
+Ray's object store (`make_pool(shared=...)`); a perturbation is an offset into it.
+Each generation the learner puts the current parameters (and sigma) once, and workers
+receive that handle and a list of (noise offset, sign, episode seed) tasks; they send
+back (return, length) per task. Nothing sent per evaluation grows with the number of
+parameters; `train/bytes_per_generation` logs what moved. Tasks go out in small chunks
+to whichever worker is free; a chunk lost with a dead worker is handed to the next
+surviving worker (`lost_calls="return"`), so the generation completes.
+
+Each evaluation episode is seeded from (agent seed, generation, pair), the same seed for
+both members of a mirrored pair, so a generation's returns do not depend on which
+worker ran what: in-process and Ray runs of one seed learn the same policy.
+
+Policies: rlkit.policies.ActorCritic's policy part (MLP, Nature CNN for Atari frames, an
+optional LSTM core) acting deterministically (argmax, or the Gaussian mean clipped to
+the bounds); its value head is unused. Deviations: no virtual batch normalisation or
+observation normalisation (Salimans et al. used them for MuJoCo and Atari); the noise
+table is 25M floats (100 MB), not 250M; one episode per perturbation. So that a run ends
+on its exact step total, a generation's episodes are cut at (steps left) / population
+steps when that is shorter than the env's own limit (all members alike, so the ranking
+stays fair), and the last few steps, fewer than the population, are played by the
+centre without an update.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import sys
+from collections import deque
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pydantic import Field, PositiveInt
+
+from rlkit.agent import require_space
+from rlkit.atari import AtariSettings
+from rlkit.config import StrictModel
+from rlkit.environments import make_env
+from rlkit.errors import UserError
+from rlkit.policies import (
+    ActorCritic,
+    flat_parameters,
+    greedy_action,
+    observation_tensor,
+    set_flat_parameters,
+)
+from rlkit.pool import LostCall, WorkerPool, make_pool
+from rlkit.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from rlkit.training import Run
+
+CHUNKS_PER_WORKER = 4  # tasks go out in this many chunks per worker: a lost one costs little
+
+
+class NESConfig(StrictModel):
+    """NES hyperparameters (`--set name=value`)."""
+
+    variant: Literal["es", "snes"] = Field(
+        default="es",
+        description="es: Salimans et al. 2017 (fixed sigma, mirrored, Adam); snes: separable "
+        "NES, Wierstra et al. 2014 (adapted per-parameter sigma)",
+    )
+    population: PositiveInt = Field(
+        default=48,
+        description="episodes per generation; es: mirrored pairs, so it must be even. Larger: "
+        "a less noisy gradient per generation, more steps per generation",
+    )
+    sigma: float = Field(
+        default=0.02, gt=0.0, description="es: perturbation scale; snes: initial sigma"
+    )
+    learning_rate: float = Field(default=0.01, gt=0.0, description="es: Adam step size")
+    weight_decay: float = Field(
+        default=0.005, ge=0.0, description="es: L2 coefficient pulling theta towards 0"
+    )
+    eta_mu: float = Field(default=1.0, gt=0.0, description="snes: learning rate of the mean")
+    eta_sigma: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="snes: learning rate of sigma (default (3 + ln d) / (5 sqrt d), d params)",
+    )
+    common_start: bool = Field(
+        default=False,
+        description="every member of a generation starts from the same seeded reset "
+        "(common random numbers: ranks compare policies, not start states)",
+    )
+    noise_table_size: PositiveInt = Field(
+        default=25_000_000,
+        description="Gaussian floats in the shared noise table (4 bytes each, once per node)",
+    )
+    hidden: list[PositiveInt] = Field(default=[64, 64], description="MLP widths of the policy")
+    lstm_size: PositiveInt | None = Field(
+        default=None, description="LSTM core width; none for a memoryless policy"
+    )
+
+
+def noise_table(seed: int, size: int) -> np.ndarray:
+    """`size` standard-normal float32 values, the same for the same seed (rebuilt on resume)."""
+    return np.random.default_rng(seed).standard_normal(size, dtype=np.float32)
+
+
+def centred_ranks(returns: np.ndarray) -> np.ndarray:
+    """Salimans et al.'s fitness shaping: each return's rank scaled to [-0.5, 0.5]."""
+    ranks = np.empty(returns.size, dtype=np.float64)
+    ranks[returns.reshape(-1).argsort(kind="stable")] = np.arange(returns.size)
+    if returns.size > 1:
+        ranks /= returns.size - 1
+    return (ranks - 0.5).reshape(returns.shape)
+
+
+def snes_utilities(returns: np.ndarray) -> np.ndarray:
+    """Wierstra et al.'s rank-based utilities (best return first gets the most), sum 0."""
+    count = returns.size
+    raw = np.maximum(0.0, math.log(count / 2 + 1) - np.log(np.arange(1, count + 1)))
+    by_rank = raw / raw.sum() - 1.0 / count
+    utilities = np.empty(count, dtype=np.float64)
+    utilities[np.argsort(-returns, kind="stable")] = by_rank
+    return utilities
+
+
+def es_gradient(returns: np.ndarray, noise: np.ndarray, sigma: float) -> np.ndarray:
+    """Search gradient from mirrored pairs: `returns` [n, 2] (+eps, -eps), `noise` [n, d]."""
+    shaped = centred_ranks(returns)
+    gradient: np.ndarray = ((shaped[:, 0] - shaped[:, 1]) / 2) @ noise / (len(noise) * sigma)
+    return gradient
+
+
+def snes_update(
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    returns: np.ndarray,
+    samples: np.ndarray,
+    *,
+    eta_mu: float,
+    eta_sigma: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One SNES step from `samples` s_k [lambda, d] (z_k = mu + sigma s_k) and their returns."""
+    utilities = snes_utilities(returns)
+    mu_gradient = utilities @ samples
+    sigma_gradient = utilities @ (samples**2 - 1.0)
+    return mu + eta_mu * sigma * mu_gradient, sigma * np.exp(eta_sigma / 2 * sigma_gradient)
+
+
+def play_episode(
+    env: gym.Env[Any, Any], policy: ActorCritic, seed: int, max_steps: int
+) -> tuple[float, int]:
+    """One episode of `policy`'s deterministic actions from a reset with `seed`, cut after
+    `max_steps` steps."""
+    observation, _ = env.reset(seed=seed)
+    state = policy.initial_state(1)
+    start = torch.ones(1, dtype=torch.bool)
+    total, length, done = 0.0, 0, False
+    with torch.inference_mode():
+        while not done:
+            tensor = observation_tensor(observation).unsqueeze(0)
+            distribution, _, state = policy.step(tensor, state, start)
+            start = torch.zeros(1, dtype=torch.bool)
+            observation, reward, terminated, truncated, _ = env.step(
+                greedy_action(distribution, env.action_space)
+            )
+            total += float(reward)
+            length += 1
+            done = bool(terminated or truncated) or length >= max_steps
+    return total, length
+
+
+def build_policy(
+    observation_space: gym.Space[Any], action_space: gym.Space[Any], config: NESConfig
+) -> ActorCritic:
+    return ActorCritic(
+        observation_space, action_space, hidden=config.hidden, lstm_size=config.lstm_size
+    )
+
+
+class NESWorker:
+    """An env and a policy copy; plays perturbed policies read from the shared noise table."""
+
+    def __init__(
+        self,
+        *,
+        env_id: str,
+        env_kwargs: dict[str, Any],
+        atari: AtariSettings,
+        config: NESConfig,
+        seed: int,
+        threads: int | None,
+        noise: np.ndarray,
+    ) -> None:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.env = make_env(env_id, seed=seed, env_kwargs=env_kwargs, atari=atari)
+        with torch.random.fork_rng(devices=[]):
+            self.policy = build_policy(self.env.observation_space, self.env.action_space, config)
+        self.params = self.policy.policy_parameters()
+        self.noise = noise  # read-only; in Ray's object store, shared by a node's workers
+
+    def evaluate(
+        self,
+        search: tuple[np.ndarray, np.ndarray | float],
+        version: int,
+        tasks: list[tuple[int, float, int]],
+        max_steps: int,
+    ) -> tuple[int, list[tuple[float, int]]]:
+        """(return, length) of one episode per (noise offset, sign, episode seed) task,
+        each cut after `max_steps` steps.
+
+        `search` is (centre, scale): the task plays centre + sign * scale * noise[offset:].
+        """
+        centre, scale = search
+        results = []
+        for offset, sign, episode_seed in tasks:
+            epsilon = self.noise[offset : offset + centre.size]
+            set_flat_parameters(self.params, torch.from_numpy(centre + sign * scale * epsilon))
+            results.append(play_episode(self.env, self.policy, episode_seed, max_steps))
+        return version, results
+
+
+class NES:
+    """Natural evolution strategies (ES or SNES) over a policy's parameters, on a pool."""
+
+    summary: ClassVar[str] = "natural evolution strategies: ES (shared noise table) or SNES"
+    paper: ClassVar[str] = (
+        "Wierstra et al. 2014, Natural Evolution Strategies (JMLR); Salimans et al. 2017, "
+        "Evolution Strategies as a Scalable Alternative to RL"
+    )
+    default_steps: ClassVar[int] = 1_000_000
+    Config: ClassVar[type[NESConfig]] = NESConfig
+
+    def __init__(
+        self,
+        config: NESConfig,
+        *,
+        observation_space: gym.Space[Any],
+        action_space: gym.Space[Any],
+        seed: int,
+    ) -> None:
+        if config.variant == "es" and config.population % 2:
+            raise UserError(
+                f"nes: population {config.population} must be even for variant es "
+                "(mirrored pairs); accepted: an even number, or variant=snes"
+            )
+        self.config = config
+        self.action_space = action_space
+        torch.manual_seed(seed)
+        self.policy = build_policy(observation_space, action_space, config)
+        self.params = self.policy.policy_parameters()
+        self.centre = flat_parameters(self.params).numpy().astype(np.float32)
+        size = self.centre.size
+        if config.noise_table_size < size:
+            raise UserError(
+                f"nes: noise_table_size {config.noise_table_size} is smaller than the policy's "
+                f"{size} parameters; accepted: at least {size}"
+            )
+        self.sigma = np.full(size, config.sigma, dtype=np.float32)  # snes adapts it
+        self.eta_sigma = config.eta_sigma or (3 + math.log(size)) / (5 * math.sqrt(size))
+        self.adam = torch.optim.Adam(
+            [torch.nn.Parameter(torch.from_numpy(self.centre.copy()))], lr=config.learning_rate
+        )
+        self.noise_seed = derive_seed(seed, "noise")
+        self.rng = np.random.default_rng(seed)
+        self._seed = seed
+        self._step = 0
+        self._generation = 0
+        self._noise: np.ndarray | None = None
+
+    @classmethod
+    def check_spaces(
+        cls, env_id: str, observation_space: gym.Space[Any], action_space: gym.Space[Any]
+    ) -> None:
+        require_space("nes", env_id, "observation", observation_space, (gym.spaces.Box,))
+        require_space("nes", env_id, "action", action_space, (gym.spaces.Discrete, gym.spaces.Box))
+        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
+            raise UserError(f"nes needs a 1-D Box action space; {env_id} has {action_space}")
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @property
+    def noise(self) -> np.ndarray:
+        if self._noise is None:
+            self._noise = noise_table(self.noise_seed, self.config.noise_table_size)
+        return self._noise
+
+    def learn(self, total_steps: int, run: Run) -> None:
+        """Per generation: sample perturbations, evaluate them on the pool, update."""
+        settings = run.settings
+        seeds = [derive_seed(self._seed, "worker", index=i) for i in range(settings.workers)]
+        print(
+            f"rlkit: nes: {self.config.variant}, {settings.workers} {settings.pool} workers, "
+            f"seeds {seeds}, {self.centre.size} parameters",
+            file=sys.stderr,
+        )
+        kwargs = [
+            {
+                "env_id": settings.env,
+                "env_kwargs": settings.env_kwargs,
+                "atari": settings.atari,
+                "config": self.config,
+                "seed": seed,
+                "threads": settings.threads,
+            }
+            for seed in seeds
+        ]
+
+        def note(message: str) -> None:
+            print(f"rlkit: nes: {message}", file=sys.stderr)
+
+        with make_pool(
+            NESWorker,
+            kwargs,
+            backend=settings.pool,
+            address=settings.address,
+            on_event=note,
+            shared={"noise": self.noise},
+            lost_calls="return",
+        ) as pool:
+            while self._step < total_steps and not run.stop_requested:
+                metrics = self._generation_step(pool, run, total_steps - self._step)
+                run.logger.log(self._step, metrics)
+                run.logger.tick(self._step)
+                run.maybe_evaluate(self)
+                run.maybe_checkpoint(self)
+
+    def _tasks(self) -> tuple[np.ndarray, list[tuple[int, float, int]]]:
+        """This generation's noise offsets and its (offset, sign, episode seed) tasks."""
+        cfg = self.config
+        mirrored = cfg.variant == "es"
+        count = cfg.population // 2 if mirrored else cfg.population
+        offsets = self.rng.integers(0, cfg.noise_table_size - self.centre.size + 1, size=count)
+        signs = (1.0, -1.0) if mirrored else (1.0,)
+        tasks: list[tuple[int, float, int]] = []
+        for pair, offset in enumerate(offsets):
+            member = 0 if cfg.common_start else pair
+            episode_seed = derive_seed(
+                self._seed, "episode", index=self._generation * cfg.population + member
+            )
+            tasks.extend((int(offset), sign, episode_seed) for sign in signs)
+        return offsets, tasks
+
+    def _generation_step(self, pool: WorkerPool, run: Run, remaining: int) -> dict[str, float]:
+        """One generation, its episodes cut so that it takes at most `remaining` steps.
+
+        With fewer steps left than the population has members, the centre plays them
+        instead (no update), so a run ends on its exact step total.
+        """
+        cfg = self.config
+        offsets, tasks = self._tasks()
+        scale: np.ndarray | float = self.sigma if cfg.variant == "snes" else cfg.sigma
+        max_steps = remaining // len(tasks)
+        if max_steps == 0:
+            tasks, max_steps = [(0, 0.0, tasks[0][2])], remaining
+        results, sent, received, lost = evaluate_tasks(
+            pool, (self.centre, scale), self._generation, tasks, max_steps
+        )
+        returns = np.array([value for value, _ in results], dtype=np.float64)
+        lengths = [length for _, length in results]
+        self._step += sum(lengths)
+        run.logger.episodes_finished(self._step, returns.tolist(), lengths, [None] * len(results))
+        traffic = {
+            "train/bytes_per_generation": float(sent + received),
+            "train/bytes_to_workers": float(sent),
+            "train/lost_chunks": float(lost),
+            "workers/restarts": float(pool.restarts),
+        }
+        if len(tasks) == 1:
+            return {"train/centre_return": float(returns[0]), **traffic}
+        size = self.centre.size
+        noise = np.stack([self.noise[offset : offset + size] for offset in offsets])
+        if cfg.variant == "es":
+            gradient = es_gradient(returns.reshape(-1, 2), noise, cfg.sigma)
+            self._adam_ascend(gradient - cfg.weight_decay * self.centre)
+        else:
+            centre, sigma = snes_update(
+                self.centre,
+                self.sigma,
+                returns,
+                noise,
+                eta_mu=cfg.eta_mu,
+                eta_sigma=self.eta_sigma,
+            )
+            self.centre, self.sigma = centre.astype(np.float32), sigma.astype(np.float32)
+        set_flat_parameters(self.params, torch.from_numpy(self.centre))
+        self._generation += 1
+        return {
+            "train/population_return": float(returns.mean()),
+            "train/population_return_max": float(returns.max()),
+            "train/episode_step_limit": float(max_steps),
+            "train/sigma_mean": float(np.mean(scale)),
+            "train/parameter_norm": float(np.linalg.norm(self.centre)),
+            **traffic,
+        }
+
+    def _adam_ascend(self, gradient: np.ndarray) -> None:
+        """One Adam step along `gradient` (Adam minimises, so it gets the negative)."""
+        (param,) = self.adam.param_groups[0]["params"]
+        param.grad = torch.from_numpy(-gradient.astype(np.float32))
+        self.adam.step()
+        self.centre = param.detach().numpy().copy()
+
+    def act(self, observation: Any, state: Any = None) -> tuple[Any, Any]:
+        """Evaluation policy: the centre's deterministic action (carrying LSTM state)."""
+        tensor = observation_tensor(observation).unsqueeze(0)
+        start = torch.tensor([state is None])
+        with torch.inference_mode():
+            distribution, _, new_state = self.policy.step(tensor, state, start)
+        return greedy_action(distribution, self.action_space), new_state
+
+    def initial_state(self) -> Any:
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "centre": torch.from_numpy(self.centre.copy()),
+            "sigma": torch.from_numpy(self.sigma.copy()),
+            "adam": self.adam.state_dict(),
+            "step": self._step,
+            "generation": self._generation,
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.centre = state["centre"].numpy().astype(np.float32)
+        self.sigma = state["sigma"].numpy().astype(np.float32)
+        self.adam.load_state_dict(state["adam"])
+        (param,) = self.adam.param_groups[0]["params"]
+        with torch.no_grad():
+            param.copy_(torch.from_numpy(self.centre))
+        set_flat_parameters(self.params, torch.from_numpy(self.centre))
+        self._step = int(state["step"])
+        self._generation = int(state["generation"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+def evaluate_tasks(
+    pool: WorkerPool,
+    search: tuple[np.ndarray, np.ndarray | float],
+    version: int,
+    tasks: list[tuple[int, float, int]],
+    max_steps: int,
+) -> tuple[list[tuple[float, int]], int, int, int]:
+    """Every task's (return, length), in task order, from whichever workers are free.
+
+    The search distribution is put once; chunks of tasks go to free workers. A chunk lost
+    with a dead worker goes to the next worker that finishes one (a survivor); the
+    replacement gets work again once the lost chunks are placed. Returns the results,
+    the bytes sent to and received from workers (pickled sizes; the search distribution
+    counted once per worker) and the number of lost chunks.
+    """
+    size = max(1, math.ceil(len(tasks) / (pool.size * CHUNKS_PER_WORKER)))
+    queue = deque((begin, tasks[begin : begin + size]) for begin in range(0, len(tasks), size))
+    handle = pool.put(search)
+    sent = len(pickle.dumps(search, protocol=pickle.HIGHEST_PROTOCOL)) * pool.size
+    received = lost = 0
+    results: list[tuple[float, int] | None] = [None] * len(tasks)
+    running: dict[int, tuple[int, list[tuple[int, float, int]]]] = {}
+    parked: list[int] = []  # replaced workers wait while lost chunks are pending
+
+    def give(index: int) -> None:
+        nonlocal sent
+        begin, chunk = queue.popleft()
+        running[index] = (begin, chunk)
+        sent += len(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+        pool.submit(index, "evaluate", handle, version, chunk, max_steps)
+
+    for index in range(pool.size):
+        if queue:
+            give(index)
+    while running:
+        index, outcome = pool.wait_any()
+        begin, chunk = running.pop(index)
+        if isinstance(outcome, LostCall):
+            lost += 1
+            queue.appendleft((begin, chunk))
+            parked.append(index)
+            if not running:  # nobody left to hand it to: the replacement takes it
+                give(parked.pop())
+            continue
+        received += len(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+        _, chunk_results = outcome
+        results[begin : begin + len(chunk_results)] = chunk_results
+        for free in [index, *parked]:
+            if queue and free not in running:
+                give(free)
+        parked = [worker for worker in parked if worker not in running]
+    assert all(result is not None for result in results)
+    return [result for result in results if result is not None], sent, received, lost

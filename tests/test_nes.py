@@ -1,0 +1,279 @@
+"""NES: fitness shaping and the two update rules on known functions, the pool's shared
+noise table and traffic, a worker lost mid-generation, and the learning targets.
+
+Ray tests share the session's embedded local Ray (`ray_local`). Learning tests are
+`slow`; each fits the 2-core CI with `threads=1`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import rlkit
+from rlkit.agents.nes import (
+    NESConfig,
+    NESWorker,
+    centred_ranks,
+    es_gradient,
+    evaluate_tasks,
+    noise_table,
+    snes_update,
+    snes_utilities,
+)
+from rlkit.atari import AtariSettings
+from rlkit.checkpoint import list_checkpoints
+from rlkit.errors import UserError
+from rlkit.logger import read_metrics
+from rlkit.pool import make_pool
+from rlkit.training import evaluate_run
+from tests.conftest import run_cli
+from tests.ray_processes import kill_one_worker_at, ray_worker_pids
+
+
+def test_centred_ranks_map_returns_to_their_rank_in_minus_half_to_half() -> None:
+    returns = np.array([[10.0, -3.0], [7.0, 200.0]])
+    np.testing.assert_allclose(centred_ranks(returns), [[1 / 6, -0.5], [-1 / 6, 0.5]])
+
+
+def test_snes_utilities_sum_to_zero_and_reward_only_the_better_half() -> None:
+    returns = np.array([3.0, 9.0, 1.0, 5.0, 7.0, 2.0])
+    utilities = snes_utilities(returns)
+    assert abs(utilities.sum()) < 1e-12
+    order = np.argsort(-returns)  # best first
+    assert np.all(np.diff(utilities[order]) <= 0)  # better return, larger utility
+    # log(lambda/2 + 1) - log(k) is positive for the ranks k < 4 only
+    assert np.allclose(utilities[order][3:], -1 / 6)
+
+
+def quadratic_fitness(points: np.ndarray, optimum: np.ndarray) -> np.ndarray:
+    return -((points - optimum) ** 2).sum(axis=-1)
+
+
+def test_es_with_mirrored_noise_and_adam_finds_a_quadratics_optimum() -> None:
+    rng = np.random.default_rng(0)
+    optimum = np.array([1.5, -2.0, 0.5, 3.0])
+    theta = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
+    adam = torch.optim.Adam([theta], lr=0.05)
+    sigma = 0.1
+    for _ in range(400):
+        noise = rng.standard_normal((16, 4))
+        centre = theta.detach().numpy()
+        returns = np.stack(
+            [
+                quadratic_fitness(centre + sigma * noise, optimum),
+                quadratic_fitness(centre - sigma * noise, optimum),
+            ],
+            axis=1,
+        )
+        theta.grad = torch.from_numpy(-es_gradient(returns, noise, sigma))
+        adam.step()
+    assert np.abs(theta.detach().numpy() - optimum).max() < 0.1
+
+
+def test_snes_finds_a_quadratics_optimum_and_shrinks_sigma_there() -> None:
+    rng = np.random.default_rng(1)
+    optimum = np.array([1.5, -2.0, 0.5, 3.0])
+    mu, sigma = np.zeros(4), np.ones(4)
+    eta_sigma = (3 + np.log(4)) / (5 * np.sqrt(4))
+    for _ in range(300):
+        samples = rng.standard_normal((8, 4))
+        returns = quadratic_fitness(mu + sigma * samples, optimum)
+        mu, sigma = snes_update(mu, sigma, returns, samples, eta_mu=1.0, eta_sigma=eta_sigma)
+    assert np.abs(mu - optimum).max() < 0.01
+    assert sigma.max() < 0.01  # the search distribution contracted onto the optimum
+
+
+def test_noise_table_is_the_same_for_the_same_seed() -> None:
+    first, again, other = noise_table(3, 1000), noise_table(3, 1000), noise_table(4, 1000)
+    assert first.dtype == np.float32
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert abs(first.mean()) < 0.1 and abs(first.std() - 1) < 0.1
+
+
+def cartpole_workers(count: int, config: NESConfig) -> list[dict[str, Any]]:
+    return [
+        {
+            "env_id": "CartPole-v1",
+            "env_kwargs": {},
+            "atari": AtariSettings(),
+            "config": config,
+            "seed": index,
+            "threads": 1,
+        }
+        for index in range(count)
+    ]
+
+
+def test_evaluations_return_in_task_order_whichever_worker_ran_them() -> None:
+    config = NESConfig(hidden=[8], noise_table_size=10_000)
+    noise = noise_table(0, config.noise_table_size)
+    centre = np.zeros(4 * 8 + 8 + 8 * 2 + 2, dtype=np.float32)
+    tasks = [(offset, sign, 100 + offset) for offset in (0, 500, 900) for sign in (1.0, -1.0)]
+    outcomes = []
+    for workers in (1, 3):
+        with make_pool(
+            NESWorker,
+            cartpole_workers(workers, config),
+            backend="inprocess",
+            shared={"noise": noise},
+        ) as pool:
+            outcomes.append(evaluate_tasks(pool, (centre, 0.5), 0, tasks, 500))
+    (one, *_), (three, *_) = outcomes
+    assert one == three and len(one) == len(tasks)
+    assert len({value for value, _ in one}) > 1  # the perturbations act differently
+
+
+def test_traffic_per_evaluation_does_not_grow_with_the_parameter_count() -> None:
+    """Workers get the search distribution once per generation and tasks of three numbers;
+    they send back two: growing the network grows only the once-per-worker part."""
+    per_task = {}
+    for hidden in ([8], [256, 256]):
+        config = NESConfig(hidden=hidden, noise_table_size=200_000)
+        noise = noise_table(0, config.noise_table_size)
+        with make_pool(
+            NESWorker, cartpole_workers(2, config), backend="inprocess", shared={"noise": noise}
+        ) as pool:
+            size = sum(p.numel() for p in pool._workers[0].params)  # type: ignore[attr-defined]
+            centre = np.zeros(size, dtype=np.float32)
+            sizes = {}
+            for count in (8, 32):
+                tasks = [(offset, 1.0, offset) for offset in range(count)]
+                _, sent, received, _ = evaluate_tasks(pool, (centre, 0.1), 0, tasks, 20)
+                sizes[count] = sent + received
+                assert sent >= 2 * centre.nbytes  # the parameters went to each worker once
+        per_task[size] = (sizes[32] - sizes[8]) / 24
+    small, large = sorted(per_task)
+    assert large > 50 * small  # 66,306 vs 58 parameters
+    assert per_task[large] < 2 * per_task[small] + 8
+    assert per_task[large] < 100  # bytes per extra evaluation, both ways
+
+
+def test_population_must_be_even_for_mirrored_sampling(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="population 7 must be even"):
+        rlkit.train(
+            "nes",
+            env="CartPole-v1",
+            steps=1000,
+            out_dir=str(tmp_path),
+            wandb="disabled",
+            overrides=["population=7"],
+        )
+    assert not any(tmp_path.iterdir())  # refused before a run dir was kept
+
+
+def test_bad_variant_is_a_one_line_error(tmp_path: Path) -> None:
+    result = run_cli(
+        "run", "nes", "--env", "CartPole-v1", "--set", "variant=cma", "--out-dir", str(tmp_path)
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "variant" in result.stderr
+    assert "'es'" in result.stderr and "'snes'" in result.stderr
+
+
+def settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "env": "CartPole-v1",
+        "seed": 0,
+        "out_dir": str(tmp_path),
+        "wandb": "disabled",
+        "progress": False,
+        "threads": 1,
+        "workers": 2,
+        "config": "configs/nes/cartpole.yaml",
+    }
+    values.update(overrides)
+    return values
+
+
+def test_ray_and_inprocess_runs_learn_the_same(ray_local: float, tmp_path: Path) -> None:
+    """Episodes are seeded by generation and pair, not by worker: the backend and the
+    order in which workers finish change nothing."""
+    runs = [
+        rlkit.train("nes", **settings(tmp_path, name=pool, steps=6_000, pool=pool))
+        for pool in ("ray", "inprocess")
+    ]
+    saved = [
+        torch.load(list_checkpoints(run.run_dir / "checkpoints")[-1], weights_only=False)
+        for run in runs
+    ]
+    assert saved[0]["step"] == saved[1]["step"] == 6_000
+    torch.testing.assert_close(saved[0]["agent"]["centre"], saved[1]["agent"]["centre"])
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
+    """Cut a finished run back to a middle checkpoint, as if killed there, and resume it:
+    it ends where the uninterrupted run ended (centre, sigma and Adam state)."""
+    straight = rlkit.train(
+        "nes",
+        **settings(
+            tmp_path, name="a", steps=8_000, pool="inprocess", checkpoint_every=2_000,
+            keep_checkpoints=10,
+        ),
+    )  # fmt: skip
+    copy = tmp_path / "b"
+    shutil.copytree(straight.run_dir, copy)
+    saved = list_checkpoints(copy / "checkpoints")
+    assert len(saved) >= 3
+    for path in saved[2:]:
+        path.unlink()
+    resumed = rlkit.train("nes", resume=copy)
+    assert resumed.step == 8_000
+    final = [
+        torch.load(list_checkpoints(run / "checkpoints")[-1], weights_only=False)["agent"]
+        for run in (straight.run_dir, copy)
+    ]
+    for key in ("centre", "sigma", "adam", "generation", "step"):
+        torch.testing.assert_close(final[0][key], final[1][key])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["es", "snes"])
+def test_cartpole_reaches_475(ray_local: float, tmp_path: Path, variant: str) -> None:
+    result = rlkit.train(
+        "nes", **settings(tmp_path, name=variant, overrides=[f"variant={variant}"])
+    )
+    stats = evaluate_run(result.run_dir, episodes=20)
+    assert stats.mean >= 475, stats
+
+
+@pytest.mark.slow
+def test_pendulum_reaches_minus_300(ray_local: float, tmp_path: Path) -> None:
+    result = rlkit.train(
+        "nes", **settings(tmp_path, env="Pendulum-v1", config="configs/nes/pendulum.yaml")
+    )
+    stats = evaluate_run(result.run_dir, episodes=20)
+    assert stats.mean >= -300, stats
+
+
+@pytest.mark.slow
+def test_a_worker_lost_mid_generation_hands_its_work_to_the_others(
+    ray_local: float, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL a worker while a generation is out: its chunk goes to a survivor, the
+    generation completes, and (episodes being seeded by task) the run still learns."""
+    killed: list[int] = []
+    killer = threading.Thread(
+        target=kill_one_worker_at,
+        args=(tmp_path / "killed", 30_000, killed, "NESWorker"),
+        daemon=True,
+    )
+    killer.start()
+    result = rlkit.train("nes", **settings(tmp_path, name="killed", log_every=1_000))
+    killer.join(timeout=1)
+    assert len(killed) == 1 and killed[0] not in ray_worker_pids(os.getpid(), "NESWorker")
+    err = capfd.readouterr().err
+    assert "rlkit: nes: worker" in err and "returned to the learner" in err
+    rows = read_metrics(result.run_dir / "metrics.jsonl")
+    assert sum(row.get("train/lost_chunks", 0) for row in rows) >= 1
+    assert max(row.get("workers/restarts", 0) for row in rows) == 1
+    stats = evaluate_run(result.run_dir, episodes=20)
+    assert stats.mean >= 475, stats
