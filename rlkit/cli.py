@@ -1,4 +1,4 @@
-"""The `rlkit` command: run, eval, plot, list.
+"""The `rlkit` command: run, sweep, eval, plot, list.
 
 User errors print one line, `rlkit: <what is wrong>; <what is accepted>`, and exit
 with code 2. `rlkit --help` and `rlkit list` import neither torch, ray nor wandb.
@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rlkit",
         description="Train, evaluate and compare reinforcement-learning agents.",
-        epilog="Examples: rlkit run qlearning --env FrozenLake-v1 | rlkit eval runs/<run> "
+        epilog="Examples: rlkit run qlearning --env FrozenLake-v1 | "
+        "rlkit sweep configs/sweeps/dqn_cartpole.yaml | rlkit eval runs/<run> "
         "--episodes 1000 | rlkit plot runs/* -o curve.png | rlkit list agents",
     )
     parser.add_argument("--version", action="version", version=f"rlkit {__version__}")
@@ -110,6 +111,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint"
+    )
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="search hyperparameters with Ray Tune",
+        description="Run a hyperparameter sweep described by a YAML file (docs/sweep.md): "
+        "each trial is a normal run in <out-dir>/<name>/trials/.",
+    )
+    sweep.add_argument("file", nargs="?", help="sweep YAML file (see configs/sweeps/)")
+    sweep.add_argument("--out-dir", default="sweeps", help="folder for sweep dirs (default sweeps)")
+    sweep.add_argument("--name", help="sweep name and dir name (default: the file's name: key)")
+    sweep.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="Ray cluster to run trials on (default: $RAY_ADDRESS, else a local Ray)",
+    )
+    sweep.add_argument(
+        "--wandb",
+        choices=("offline", "online", "disabled"),
+        help="W&B mode of the trials (default: the file's wandb:, $WANDB_MODE, else offline)",
+    )
+    sweep.add_argument(
+        "--max-concurrent", type=_positive_int, metavar="N", help="trials running at once"
+    )
+    sweep.add_argument(
+        "--resume", metavar="SWEEP_DIR", help="continue an interrupted sweep in SWEEP_DIR"
     )
 
     evaluate = commands.add_parser(
@@ -188,6 +215,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from rlkit import sweep
+    from rlkit.parallel import check_address, shutdown_ray
+
+    if (args.file is None) == (args.resume is None):
+        raise UserError(
+            "give a sweep FILE or --resume SWEEP_DIR (one of them); see configs/sweeps/"
+        )
+    if args.resume is not None:
+        given = [
+            flag
+            for flag, value in (("--name", args.name), ("--max-concurrent", args.max_concurrent))
+            if value is not None
+        ]
+        if given:
+            raise UserError(f"--resume continues a sweep as it was; {given[0]} cannot be changed")
+        spec = sweep.read_sweep_dir(args.resume, wandb=args.wandb)
+        check_address(args.address)
+    else:
+        spec = sweep.load_sweep(
+            args.file,
+            out_dir=args.out_dir,
+            name=args.name,
+            wandb=args.wandb,
+            max_concurrent=args.max_concurrent,
+        )
+        check_address(args.address)
+        sweep.write_new_sweep_dir(spec)
+    try:
+        result = sweep.run_sweep(spec, address=args.address, resume=args.resume is not None)
+    finally:
+        shutdown_ray()
+    print(sweep.format_table(spec, result))
+    if result.interrupted:
+        print(
+            f"rlkit: sweep interrupted; finished trials are kept; continue with: "
+            f"rlkit sweep --resume {spec.directory}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if result.best is not None:
+        print(
+            f"rlkit: best trial {result.best.name}; its config: {spec.directory / sweep.BEST_FILE}"
+        )
+    print(f"rlkit: sweep dir {spec.directory}")
+    return 1 if all(row.status == "failed" for row in result.trials) else 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
@@ -234,7 +309,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "eval": _cmd_eval, "plot": _cmd_plot, "list": _cmd_list}
+COMMANDS = {
+    "run": _cmd_run,
+    "sweep": _cmd_sweep,
+    "eval": _cmd_eval,
+    "plot": _cmd_plot,
+    "list": _cmd_list,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

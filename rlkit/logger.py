@@ -4,7 +4,12 @@ Metric names are shared across agents: `episode/return`, `episode/length`,
 `episode/success`, `train/<name>` (agent-specific), `time/sps`, `time/elapsed`.
 Rows go to `metrics.jsonl` in the run directory, one JSON object per line with a
 `step` and a `wall_time`. W&B runs in the run directory (`<run>/wandb/`), project
-`rlkit`, named after the run directory, offline unless asked otherwise.
+`rlkit`, named after the run directory, in the W&B group `wandb_group` when the run
+has one (a sweep's name), offline unless asked otherwise.
+
+A `report` callback (given by `rlkit.sweep` to each trial) receives, at least every
+`log_every` steps and once at the end, the step and the mean of each metric logged
+since the previous report (metrics not logged since then keep their last value).
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 METRICS_FILE = "metrics.jsonl"
 RECENT_EPISODES = 100
+
+Report = Callable[[int, dict[str, float]], None]
 
 
 def resolve_wandb_mode(requested: str | None) -> str:
@@ -77,6 +85,7 @@ class Logger:
         config: dict[str, Any],
         progress: bool,
         stream: TextIO | None = None,
+        report: Report | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.total_steps = total_steps
@@ -88,6 +97,10 @@ class Logger:
         self._start_time = time.perf_counter()
         self._last_time = self._start_time
         self._last_step = start_step
+        self._report = report
+        self._unreported: dict[str, list[float]] = {}  # metric -> values since the last report
+        self._reported: dict[str, float] = {}
+        self._report_step = start_step
         self._wandb: Any = None
         if wandb_mode != "disabled":
             self._wandb = _start_wandb(run_dir, wandb_mode, config)
@@ -111,6 +124,9 @@ class Logger:
         self._metrics.write(json.dumps(row) + "\n")
         if self._wandb is not None:
             self._wandb.log(metrics, step=step)
+        if self._report is not None:
+            for name, value in metrics.items():
+                self._unreported.setdefault(name, []).append(float(value))
 
     def episode(
         self, step: int, episode_return: float, length: int, success: bool | None = None
@@ -152,6 +168,17 @@ class Logger:
             )
             self._last_time, self._last_step = now, step
             self._next_log = (step // self._log_every + 1) * self._log_every
+            self.report(step)
+
+    def report(self, step: int) -> None:
+        """Hand the `report` callback the means of the metrics logged since its last call."""
+        if self._report is None or (step <= self._report_step and not self._unreported):
+            return
+        for name, values in self._unreported.items():
+            self._reported[name] = sum(values) / len(values)
+        self._unreported = {}
+        self._report_step = step
+        self._report(step, dict(self._reported))
 
     @property
     def recent_return(self) -> float | None:
@@ -178,7 +205,7 @@ def _start_wandb(run_dir: Path, mode: Any, config: dict[str, Any]) -> Any:
         return wandb.init(
             project="rlkit",
             name=name,
-            group=config.get("group"),
+            group=config.get("wandb_group"),
             dir=str(run_dir),
             mode=mode,
             config=config,
@@ -192,6 +219,7 @@ def _start_wandb(run_dir: Path, mode: Any, config: dict[str, Any]) -> Any:
         return wandb.init(
             project="rlkit",
             name=name,
+            group=config.get("wandb_group"),
             dir=str(run_dir),
             mode="offline",
             config=config,

@@ -49,6 +49,9 @@ class RunSettings(StrictModel):
         default=None, description="run directory name (default: <agent>-<env>-<date>-<time>)"
     )
     wandb: WandbMode = Field(default="offline", description="Weights & Biases mode")
+    wandb_group: str | None = Field(
+        default=None, description="W&B group of the run (a sweep groups its trials by its name)"
+    )
     checkpoint_every: PositiveInt = Field(
         default=50_000, description="environment steps between periodic checkpoints"
     )

@@ -48,7 +48,7 @@ from rlkit.environments import (
 )
 from rlkit.errors import UserError
 from rlkit.evaluation import EvalStats, evaluate
-from rlkit.logger import METRICS_FILE, Logger, resolve_wandb_mode, truncate_metrics
+from rlkit.logger import METRICS_FILE, Logger, Report, resolve_wandb_mode, truncate_metrics
 from rlkit.parallel import check_address
 from rlkit.registry import load_agent
 from rlkit.seeding import derive_seed, run_seeds
@@ -71,6 +71,14 @@ class TrainResult:
 
 
 @dataclass(frozen=True)
+class _Hooks:
+    """What a caller that drives runs passes through `train()`: see its docstring."""
+
+    report: Report | None = None
+    stop: threading.Event | None = None
+
+
+@dataclass(frozen=True)
 class LoadedRun:
     agent: Any
     settings: RunSettings
@@ -90,12 +98,13 @@ class Run:
         env: gym.Env[Any, Any],
         logger: Logger,
         start_step: int,
+        stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.run_dir = run_dir
         self.env = env
         self.logger = logger
-        self.stop_requested = False
+        self._stop = stop if stop is not None else threading.Event()
         self.last_checkpoint: Path | None = None
         self.clip_rewards = is_atari(settings.env) and settings.atari.reward_clipping
         # a lost life is terminal for learning (rlkit.atari.LifeLossTerminals)
@@ -111,6 +120,18 @@ class Run:
             else None
         )
         self.eval_seconds = 0.0  # wall-clock spent in evaluations, so far
+
+    @property
+    def stop_requested(self) -> bool:
+        """Ctrl-C, SIGTERM or the caller's `stop` event asked the learning loop to stop."""
+        return self._stop.is_set()
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        if value:
+            self._stop.set()
+        else:
+            self._stop.clear()
 
     @property
     def vector_env(self) -> gym.vector.VectorEnv[Any, Any, Any]:
@@ -217,6 +238,8 @@ def train(
     overrides: list[str] | tuple[str, ...] = (),
     hparams: dict[str, Any] | None = None,
     resume: str | Path | None = None,
+    report: Report | None = None,
+    stop: threading.Event | None = None,
     **flags: Any,
 ) -> TrainResult:
     """Train `agent` (see `rlkit run --help` for every setting).
@@ -225,7 +248,13 @@ def train(
     keep_checkpoints, log_every, progress, env_kwargs); `hparams` and `overrides`
     (`"key=value"` strings) set agent hyperparameters. With `resume`, only steps,
     wandb and progress may be given.
+
+    For callers that drive runs (a sweep's trials): `report(step, metrics)` is called at
+    least every `log_every` steps and at the end with the recent metrics (see
+    `rlkit.logger.Logger.report`); setting the `stop` event stops the run as Ctrl-C does
+    (final checkpoint, W&B closed).
     """
+    hooks = _Hooks(report=report, stop=stop)
     given = {key: value for key, value in flags.items() if value is not None}
     unknown = sorted(set(given) - set(RunSettings.model_fields))
     if unknown:
@@ -233,7 +262,7 @@ def train(
             f"unknown run setting '{unknown[0]}'; accepted: {', '.join(RunSettings.model_fields)}"
         )
     if resume is not None:
-        return _resume(Path(resume), agent, config, overrides, hparams, given)
+        return _resume(Path(resume), agent, config, overrides, hparams, given, hooks)
 
     file_data = load_yaml(config) if config is not None else {}
     origins = {key: f"config file '{config}'" for key in file_data}
@@ -303,7 +332,7 @@ def train(
             action_space=env.action_space,
             seed=seeds["agent"],
         )
-        return _execute(learner, settings, resolved, run_dir, env)
+        return _execute(learner, settings, resolved, run_dir, env, hooks=hooks)
     except UserError:
         # refused before anything was learned (e.g. a replay buffer too big for memory):
         # the run directory made a moment ago holds nothing worth keeping
@@ -331,6 +360,7 @@ def _resume(
     overrides: list[str] | tuple[str, ...],
     hparams: dict[str, Any] | None,
     given: dict[str, Any],
+    hooks: _Hooks,
 ) -> TrainResult:
     changed = [
         f"--{key.replace('_', '-')}" for key in given if key not in ("steps", "wandb", "progress")
@@ -376,7 +406,13 @@ def _resume(
     truncate_metrics(run_dir / METRICS_FILE, saved["step"])
     print(f"rlkit: resuming {run_dir} from step {saved['step']} ({path.name})", file=sys.stderr)
     return _execute(
-        learner, settings, resolved, run_dir, env, episodes=int(saved.get("episodes", 0))
+        learner,
+        settings,
+        resolved,
+        run_dir,
+        env,
+        episodes=int(saved.get("episodes", 0)),
+        hooks=hooks,
     )
 
 
@@ -387,7 +423,9 @@ def _execute(
     run_dir: Path,
     env: gym.Env[Any, Any],
     episodes: int = 0,
+    hooks: _Hooks | None = None,
 ) -> TrainResult:
+    hooks = hooks or _Hooks()
     start_step = agent.step
     print(
         f"rlkit: {settings.agent} on {settings.env}, {settings.steps} steps, seed {settings.seed}, "
@@ -407,9 +445,17 @@ def _execute(
         wandb_mode=settings.wandb,
         config={**resolved, "run_dir": str(run_dir)},
         progress=settings.progress,
+        report=hooks.report,
     )
     logger.episodes = episodes
-    run = Run(settings=settings, run_dir=run_dir, env=env, logger=logger, start_step=start_step)
+    run = Run(
+        settings=settings,
+        run_dir=run_dir,
+        env=env,
+        logger=logger,
+        start_step=start_step,
+        stop=hooks.stop,
+    )
     restore = _install_stop_handlers(run)
     try:
         agent.learn(settings.steps, run)
@@ -419,6 +465,7 @@ def _execute(
             or checkpoint.checkpoint_path(run_dir / CHECKPOINT_DIR, agent.step) != final
         ):
             final = run.save_checkpoint(agent)
+        logger.report(agent.step)
     finally:
         restore()
         logger.close()

@@ -1,4 +1,5 @@
-"""Every YAML file in configs/ loads and validates against its agent's config model."""
+"""Every YAML file in configs/ loads and validates against its agent's config model
+(sweeps: as `rlkit sweep` checks them before any trial)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,21 @@ def test_config_validates(path: Path) -> None:
     validate(agent_cls.Config, merge(agent_cls.Config().model_dump(), hparams), {}, str(path))
     resolve_env_id(data["env"])
     assert "#" in path.read_text(), "configs cite the source of their values in comments"
+
+
+SWEEPS = [path for path in CONFIGS if "sweeps" in path.parts]
+
+
+def test_sweeps_are_shipped_for_a_tabular_a_value_based_and_a_policy_gradient_agent() -> None:
+    agents = {load_yaml(path)["run"]["agent"] for path in SWEEPS}
+    assert {"qlearning", "dqn"} <= agents and agents & {"trpo", "a3c", "rpg"}
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_sweep_validates(path: Path, tmp_path: Path) -> None:
+    from rlkit.sweep import load_sweep
+
+    sweep = load_sweep(path, out_dir=tmp_path)
+    assert sweep.name == path.stem and sweep.space
+    assert "#" in path.read_text(), "sweeps explain their choices in comments"
+    assert not tmp_path.joinpath(sweep.name).exists(), "validation writes nothing"
