@@ -277,3 +277,25 @@ def test_a_worker_lost_mid_generation_hands_its_work_to_the_others(
     assert max(row.get("workers/restarts", 0) for row in rows) == 1
     stats = evaluate_run(result.run_dir, episodes=20)
     assert stats.mean >= 475, stats
+
+
+def test_nes_searches_the_nature_cnn_on_atari_and_an_lstm_policy(tmp_path: Path) -> None:
+    """The backbone's policies: Breakout frames get the Nature CNN (1.68M parameters in
+    the search), the T-maze an LSTM core; both run, checkpoint and evaluate."""
+    common = {"pool": "inprocess", "threads": 1, "wandb": "disabled", "progress": False}
+    atari = rlkit.train(
+        "nes", env="Breakout", steps=1_200, out_dir=str(tmp_path), name="breakout",
+        hparams={"population": 4, "noise_table_size": 4_000_000}, **common,
+    )  # fmt: skip
+    tmaze = rlkit.train(
+        "nes", env="rlkit/TMaze-v0", steps=3_000, out_dir=str(tmp_path), name="tmaze",
+        hparams={"population": 8, "lstm_size": 8, "hidden": [8]}, **common,
+    )  # fmt: skip
+    assert (atari.step, tmaze.step) == (1_200, 3_000)
+    cnn = rlkit.load(atari.run_dir).agent
+    lstm = rlkit.load(tmaze.run_dir).agent
+    assert any(isinstance(module, torch.nn.Conv2d) for module in cnn.policy.encoder.modules())
+    assert cnn.centre.size > 1_600_000
+    assert lstm.policy.lstm is not None and lstm.policy.lstm.hidden_size == 8
+    assert evaluate_run(atari.run_dir, episodes=1).episodes == 1
+    assert evaluate_run(tmaze.run_dir, episodes=5).episodes == 5
