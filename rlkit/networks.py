@@ -4,17 +4,18 @@
   filters stride 4, 64 4x4 stride 2, 64 3x3 stride 1, each with ReLU, then a
   512-unit fully connected ReLU layer. Takes uint8 frames and scales them by 1/255 on
   the device, so observations travel host -> device as uint8 (4x fewer bytes).
-- `MLP`: fully connected ReLU layers for vector observations.
+- `MLP`: fully connected layers for vector observations, ReLU by default or tanh
+  (`activation`; tanh is the policy-gradient papers' and SB3's choice).
 - `QHead` / `DuelingHead`: action values; the dueling head (Wang et al. 2016, eq. 9)
   combines a state value and mean-centred advantages.
 - `build_torso(observation_space)`: the Nature CNN for image stacks (C, H, W) of
-  uint8, an MLP for flat Box observations.
+  uint8, an MLP for flat Box observations (`activation` applies to the MLP only).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -23,16 +24,21 @@ from torch import nn
 
 from rlkit.errors import UserError
 
+Activation = Literal["relu", "tanh"]
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
 
 class MLP(nn.Module):
-    """Linear + ReLU layers; `output_dim` is the width of the last hidden layer."""
+    """Linear + activation layers; `output_dim` is the width of the last hidden layer."""
 
-    def __init__(self, input_dim: int, hidden: Sequence[int]) -> None:
+    def __init__(
+        self, input_dim: int, hidden: Sequence[int], activation: Activation = "relu"
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = input_dim
         for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU()]
+            layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
             width = size
         self.body = nn.Sequential(*layers)
         self.output_dim = width
@@ -98,14 +104,16 @@ def is_image_space(space: gym.Space[Any]) -> bool:
     )
 
 
-def build_torso(observation_space: gym.Space[Any], mlp_hidden: Sequence[int]) -> nn.Module:
+def build_torso(
+    observation_space: gym.Space[Any], mlp_hidden: Sequence[int], activation: Activation = "relu"
+) -> nn.Module:
     """Nature CNN for image stacks, MLP for flat Box observations; `.output_dim` is set."""
     if is_image_space(observation_space):
         assert isinstance(observation_space, gym.spaces.Box)
         channels, size, _ = observation_space.shape
         return NatureCNN(in_channels=channels, frame_size=size)
     if isinstance(observation_space, gym.spaces.Box):
-        return MLP(int(np.prod(observation_space.shape)), mlp_hidden)
+        return MLP(int(np.prod(observation_space.shape)), mlp_hidden, activation)
     raise UserError(f"no network for observation space {observation_space}; need a Box")
 
 

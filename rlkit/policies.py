@@ -46,7 +46,7 @@ from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from rlkit.errors import UserError
-from rlkit.networks import build_torso
+from rlkit.networks import Activation, build_torso
 
 RecurrentState = tuple[torch.Tensor, ...]
 """LSTM state: (h, c) or (h, c, value_h, value_c), each [B, lstm_size], batch first."""
@@ -142,7 +142,8 @@ class ActorCritic(nn.Module):
     """Encoder -> optional LSTM -> policy head and value head (see the module docstring).
 
     `hidden`: MLP widths for vector observations (64x64: the MuJoCo network of Schulman
-    et al. 2017, PPO; its tanh units are ReLU here, as in `rlkit.networks.MLP`).
+    et al. 2017, PPO) and `activation` their units (ReLU by default; the papers' tanh
+    with "tanh").
     `lstm_size`: None for a memoryless policy, else the LSTM width. `shared_torso`:
     False gives the value function its own encoder (and LSTM).
     """
@@ -155,6 +156,7 @@ class ActorCritic(nn.Module):
         hidden: Sequence[int] = (64, 64),
         lstm_size: int | None = None,
         shared_torso: bool = True,
+        activation: Activation = "relu",
     ) -> None:
         super().__init__()
         if lstm_size is not None and lstm_size <= 0:
@@ -162,7 +164,7 @@ class ActorCritic(nn.Module):
         self.recurrent = lstm_size is not None
         self.shared_torso = shared_torso
         self.lstm_size = lstm_size
-        self.encoder = build_torso(observation_space, hidden)
+        self.encoder = build_torso(observation_space, hidden, activation)
         encoded = int(self.encoder.output_dim)  # type: ignore[arg-type]
         self.lstm = _forget_bias(nn.LSTM(encoded, lstm_size)) if lstm_size else None
         features = lstm_size if lstm_size else encoded
@@ -170,7 +172,7 @@ class ActorCritic(nn.Module):
         self.value_encoder: nn.Module | None = None
         self.value_lstm: nn.LSTM | None = None
         if not shared_torso:
-            self.value_encoder = build_torso(observation_space, hidden)
+            self.value_encoder = build_torso(observation_space, hidden, activation)
             if lstm_size:
                 self.value_lstm = _forget_bias(nn.LSTM(encoded, lstm_size))
         self.value_head = nn.Linear(features, 1)

@@ -234,3 +234,13 @@ def test_flat_parameter_helpers_round_trip() -> None:
     torch.testing.assert_close(grad_kl, torch.zeros_like(grad_kl))  # KL is minimal here
     product = flat_gradient(grad_kl @ torch.ones_like(grad_kl), params)
     assert product.shape == grad_kl.shape and product.abs().sum() > 0
+
+
+def test_activation_chooses_the_mlp_units_of_both_encoders() -> None:
+    def units(module: torch.nn.Module) -> set[type]:
+        return {type(m) for m in module.modules() if isinstance(m, torch.nn.ReLU | torch.nn.Tanh)}
+
+    tanh = ActorCritic(VECTOR, DISCRETE, hidden=(8, 8), shared_torso=False, activation="tanh")
+    assert tanh.value_encoder is not None
+    assert units(tanh.encoder) == units(tanh.value_encoder) == {torch.nn.Tanh}
+    assert units(ActorCritic(VECTOR, DISCRETE, hidden=(8,)).encoder) == {torch.nn.ReLU}
