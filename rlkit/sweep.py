@@ -707,11 +707,19 @@ def _best(trials: list[TrialRow], mode: str) -> TrialRow | None:
 
 
 def write_best(sweep: Sweep, best: TrialRow) -> Path:
-    """`best.yaml`: the best trial's resolved config, for `rlkit run --config`."""
-    config = load_yaml(sweep.trials_dir / best.name / "config.yaml")
-    config.update(
-        {"name": None, "out_dir": "runs", "wandb_group": None, "progress": True, "threads": None}
-    )
+    """`best.yaml`: the best trial's resolved config, for `rlkit run --config`.
+
+    On a cluster without a shared file system the trial's run dir may be on another
+    node; then the sweep's run block with the trial's values stands in for it.
+    """
+    resolved = sweep.trials_dir / best.name / "config.yaml"
+    if resolved.is_file():
+        config = load_yaml(resolved)
+        reset = {"name": None, "out_dir": "runs", "wandb_group": None, "threads": None}
+        config.update({**reset, "progress": True})
+    else:
+        config = {"agent": sweep.agent, **sweep.trial_config(best.config)}
+        config.pop("threads", None)
     header = (
         f"# Best trial of sweep '{sweep.name}': {best.name}, {sweep.spec.metric} "
         f"{best.metric:.6g} ({sweep.spec.mode}) at step {best.step}.\n"

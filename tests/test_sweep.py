@@ -18,7 +18,14 @@ import yaml
 from wandb.proto import wandb_internal_pb2
 
 from rlkit.logger import read_metrics
-from rlkit.sweep import format_table, load_sweep, run_sweep, write_new_sweep_dir
+from rlkit.sweep import (
+    TrialRow,
+    format_table,
+    load_sweep,
+    run_sweep,
+    write_best,
+    write_new_sweep_dir,
+)
 from rlkit.training import train
 from tests.conftest import cli_env, run_cli, tree_digest
 
@@ -200,6 +207,27 @@ def test_ctrl_c_then_resume_finishes_without_redoing_finished_trials(tmp_path: P
     rows = read_metrics(trials / "trial-00001" / "metrics.jsonl")
     assert rows[-1]["step"] >= 1900
     assert (tmp_path / "slow" / "best.yaml").is_file()
+
+
+def test_best_yaml_is_written_when_the_trial_dir_is_on_another_node(tmp_path: Path) -> None:
+    """On a cluster without a shared file system the driver may not see a trial's run
+    dir: best.yaml then comes from the sweep's run block and the trial's values."""
+    sweep = load_sweep(write_sweep(tmp_path / "grid.yaml"), out_dir=tmp_path / "sweeps")
+    write_new_sweep_dir(sweep)
+    row = TrialRow(
+        name="trial-00003",
+        config={"hparams.learning_rate.start": 0.5},
+        metric=-2.0,
+        step=6000,
+        status="finished",
+        failures=0,
+    )
+    best = yaml.safe_load(write_best(sweep, row).read_text())
+    assert best["agent"] == "qlearning" and best["env"] == "rlkit/GridWorld-v0"
+    assert best["hparams"]["learning_rate"]["start"] == 0.5 and "threads" not in best
+    again = train(config=sweep.directory / "best.yaml", steps=300, wandb="disabled",
+                  out_dir=str(tmp_path / "runs"))  # fmt: skip
+    assert again.step == 300
 
 
 BAD_INPUTS = [
