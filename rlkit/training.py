@@ -70,6 +70,10 @@ class TrainResult:
     recent_return: float | None
 
 
+# What `--resume` may change: none of them changes what the run learns.
+RESUME_MAY_CHANGE = ("steps", "wandb", "progress", "address")
+
+
 @dataclass(frozen=True)
 class _Hooks:
     """What a caller that drives runs passes through `train()`: see its docstring."""
@@ -247,7 +251,8 @@ def train(
     `flags` are run settings (env, steps, seed, out_dir, name, wandb, checkpoint_every,
     keep_checkpoints, log_every, progress, env_kwargs); `hparams` and `overrides`
     (`"key=value"` strings) set agent hyperparameters. With `resume`, only steps,
-    wandb and progress may be given.
+    wandb, progress and address (another Ray cluster, e.g. after the first one went
+    away) may be given.
 
     For callers that drive runs (a sweep's trials): `report(step, metrics)` is called at
     least every `log_every` steps and at the end with the recent metrics (see
@@ -362,9 +367,7 @@ def _resume(
     given: dict[str, Any],
     hooks: _Hooks,
 ) -> TrainResult:
-    changed = [
-        f"--{key.replace('_', '-')}" for key in given if key not in ("steps", "wandb", "progress")
-    ]
+    changed = [f"--{key.replace('_', '-')}" for key in given if key not in RESUME_MAY_CHANGE]
     if config is not None:
         changed.append("--config")
     if overrides or hparams:
@@ -372,15 +375,17 @@ def _resume(
     if changed:
         raise UserError(
             f"--resume continues a run with its saved config; {changed[0]} cannot be changed "
-            "(only --steps, --wandb and --no-progress can)"
+            "(only --steps, --wandb, --no-progress and --address can)"
         )
     settings, agent_config, agent_cls = read_run(run_dir)
     if agent is not None and agent != settings.agent:
         raise UserError(f"--resume {run_dir}: that run is agent '{settings.agent}', not '{agent}'")
     path = _newest_checkpoint(run_dir)
     saved = checkpoint.load(path)
-    update = {key: value for key, value in given.items() if key in ("steps", "wandb", "progress")}
+    update = {key: value for key, value in given.items() if key in RESUME_MAY_CHANGE}
     settings = settings.model_copy(update=update)
+    if "address" in update:
+        check_address(settings.address)  # before anything in the run dir changes
     if saved["step"] >= settings.steps:
         raise UserError(
             f"--resume {run_dir}: the run already reached {saved['step']} of "

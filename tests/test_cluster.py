@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from rlkit.logger import read_metrics
-from tests.conftest import cli_env, run_cli
+from tests.conftest import cli_env, run_cli, tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -180,6 +180,37 @@ def test_a_sweep_runs_its_trials_on_both_nodes(cluster: Cluster, tmp_path: Path)
         rows = read_metrics(tmp_path / "cluster" / "trials" / trial / "metrics.jsonl")
         assert rows[-1]["step"] == 3000
     assert (tmp_path / "cluster" / "best.yaml").is_file()
+
+
+def test_a_run_started_on_a_local_ray_resumes_on_the_cluster(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """`--resume RUN_DIR --address` moves an interrupted run to another Ray (say, its
+    first cluster went away); a wrong address is refused before the run dir changes."""
+    run_dir = tmp_path / "moved"
+    done = run_cli(
+        "run", "nes", "--env", "tests.cluster_envs:NodeCartPole-v0",
+        "--config", "configs/nes/cartpole.yaml", "--steps", "12000",
+        "--checkpoint-every", "4000", "--keep-checkpoints", "5", "--set", "threads=1",
+        "--out-dir", str(tmp_path), "--name", "moved", "--no-progress", cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    checkpoints = sorted((run_dir / "checkpoints").glob("step-*.pt"))
+    for path in checkpoints[1:]:
+        path.unlink()  # as if stopped at the first checkpoint
+    before = tree_digest(run_dir)
+
+    wrong = run_cli("run", "--resume", str(run_dir), "--address", f"127.0.0.1:{free_port()}")
+    assert wrong.returncode == 2 and "cannot reach a Ray cluster" in wrong.stderr
+    assert tree_digest(run_dir) == before
+
+    cluster.clear_markers()
+    done = cluster_cli("run", "--resume", str(run_dir), "--no-progress", cluster=cluster)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"connected to Ray at {cluster.address}" in done.stderr
+    assert cluster.nodes_that_worked() >= {"head", "second"}
+    assert read_metrics(run_dir / "metrics.jsonl")[-1]["step"] == 12_000
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["address"] == cluster.address
 
 
 def test_a_wrong_address_fails_within_seconds(tmp_path: Path) -> None:
