@@ -116,6 +116,40 @@ def reach_from_metrics(rows: list[dict[str, Any]]) -> Reach:
     return Reach(reached[0], reached[1], total)
 
 
+def greedy_mean(env_id: str, seed: int, normalized: bool = False) -> Callable[[Any], float]:
+    """`model -> mean return of EVAL_EPISODES deterministic episodes` of an SB3 model on
+    its own env, seeded `seed + 10_000`.
+
+    With `normalized`, observations are scaled by the training env's VecNormalize
+    statistics, copied before each evaluation (rewards are left raw).
+    """
+    import gymnasium as gym
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import (
+        DummyVecEnv,
+        VecEnv,
+        VecNormalize,
+        sync_envs_normalization,
+    )
+
+    eval_env: VecEnv = DummyVecEnv([lambda: Monitor(gym.make(env_id))])
+    eval_env.seed(seed + 10_000)
+    if normalized:
+        eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
+
+    def evaluate(model: Any) -> float:
+        if normalized:
+            sync_envs_normalization(model.get_env(), eval_env)
+        # for RecurrentPPO, evaluate_policy passes the LSTM state and episode_start flags
+        mean, _ = evaluate_policy(
+            model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True
+        )
+        return float(mean)
+
+    return evaluate
+
+
 def evaluation_clock(evaluate: Callable[[Any], float], eval_every: int) -> Any:
     """An SB3 callback that times the model's training to a greedy mean return of `TARGET`.
 

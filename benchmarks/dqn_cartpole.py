@@ -19,9 +19,9 @@ import argparse
 
 import torch
 from cartpole_timing import (
-    EVAL_EPISODES,
     Reach,
     evaluation_clock,
+    greedy_mean,
     machine_line,
     print_table,
     report_seed,
@@ -41,16 +41,6 @@ def rlkit_run(seed: int, eval_every: int) -> Reach:
 def sb3_run(seed: int, eval_every: int) -> Reach:
     import gymnasium as gym
     from stable_baselines3 import DQN
-    from stable_baselines3.common.evaluation import evaluate_policy
-
-    eval_env = gym.make("CartPole-v1")
-    eval_env.reset(seed=seed + 10_000)
-
-    def evaluate(model: DQN) -> float:
-        mean, _ = evaluate_policy(
-            model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True
-        )
-        return float(mean)
 
     env = gym.make("CartPole-v1")
     model = DQN(
@@ -71,7 +61,7 @@ def sb3_run(seed: int, eval_every: int) -> Reach:
         verbose=0,
         device="cpu",
     )
-    callback = evaluation_clock(evaluate, eval_every)
+    callback = evaluation_clock(greedy_mean("CartPole-v1", seed), eval_every)
     model.learn(total_timesteps=STEPS, callback=callback)
     return callback.result()
 

@@ -51,9 +51,9 @@ from typing import Any
 
 import torch
 from cartpole_timing import (
-    EVAL_EPISODES,
     Reach,
     evaluation_clock,
+    greedy_mean,
     machine_line,
     print_table,
     ratio,
@@ -90,39 +90,6 @@ def linear(initial: float) -> Callable[[float], float]:
         return progress_remaining * initial
 
     return schedule
-
-
-def greedy_mean(env_id: str, seed: int, normalized: bool = False) -> Callable[[Any], float]:
-    """`model -> mean return of EVAL_EPISODES deterministic episodes` on its own env.
-
-    With `normalized`, observations are scaled by the training env's VecNormalize
-    statistics, copied before each evaluation (rewards are left raw).
-    """
-    import gymnasium as gym
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import (
-        DummyVecEnv,
-        VecEnv,
-        VecNormalize,
-        sync_envs_normalization,
-    )
-
-    eval_env: VecEnv = DummyVecEnv([lambda: Monitor(gym.make(env_id))])
-    eval_env.seed(seed + 10_000)
-    if normalized:
-        eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
-
-    def evaluate(model: Any) -> float:
-        if normalized:
-            sync_envs_normalization(model.get_env(), eval_env)
-        # for RecurrentPPO, evaluate_policy passes the LSTM state and episode_start flags
-        mean, _ = evaluate_policy(
-            model, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True
-        )
-        return float(mean)
-
-    return evaluate
 
 
 def sb3_trpo(seed: int) -> tuple[Any, Callable[[Any], float]]:

@@ -579,10 +579,6 @@ class TrialRow:
     status: str  # finished, stopped early, failed, not finished
     failures: int
 
-    @property
-    def run_dir_name(self) -> str:
-        return self.name
-
 
 @dataclass(frozen=True)
 class SweepResult:
