@@ -231,27 +231,31 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> ReplayBatch:
         """`batch_size` transitions drawn uniformly from the complete ones stored."""
-        chosen_envs: list[NDArray[np.int64]] = []
-        chosen_slots: list[NDArray[np.int64]] = []
+        chosen: list[tuple[NDArray[Any], ...]] = []
         have = 0
         filled = np.minimum(self.written, self.slots)
         weights = filled / filled.sum()  # envs in proportion to what they hold
         for _ in range(1000):
-            envs = self.rng.choice(self.num_envs, size=2 * batch_size, p=weights)
+            if self.num_envs == 1:
+                envs = np.zeros(2 * batch_size, dtype=np.int64)
+            else:
+                envs = self.rng.choice(self.num_envs, size=2 * batch_size, p=weights)
             slots = self.rng.integers(filled[envs])
             keep = self._valid(envs, slots)
             envs, slots = envs[keep], slots[keep]
-            complete = self._targets(envs, slots)[0]
-            chosen_envs.append(envs[complete])
-            chosen_slots.append(slots[complete])
+            complete, returns, next_slots, discounts = self._targets(envs, slots)
+            chosen.append(
+                tuple(part[complete] for part in (envs, slots, returns, next_slots, discounts))
+            )
             have += int(complete.sum())
             if have >= batch_size:
                 break
         else:
             raise RuntimeError("ReplayBuffer.sample: no complete transition stored yet")
-        envs = np.concatenate(chosen_envs)[:batch_size]
-        slots = np.concatenate(chosen_slots)[:batch_size]
-        _, returns, next_slots, discounts = self._targets(envs, slots)
+        parts = (
+            chosen[0] if len(chosen) == 1 else tuple(map(np.concatenate, zip(*chosen, strict=True)))
+        )
+        envs, slots, returns, next_slots, discounts = (part[:batch_size] for part in parts)
         return ReplayBatch(
             observations=self._stacks(envs, slots),
             actions=self.actions[envs, slots].astype(np.int64),
