@@ -38,6 +38,8 @@ peer's first vector-env step past the multiple of `--eval-every`. Seeds alternat
 the frameworks in one process, with the same torch thread count, so machine noise hits
 both alike. The embedded Ray that rlkit's workers run on starts once, before the first
 run, and is timed apart; starting each run's worker actors counts in rlkit's time.
+With `--pool inprocess` rlkit's workers live in the learner's process instead and step
+one after another, as the peers step their vector envs; no Ray starts.
 """
 
 from __future__ import annotations
@@ -190,7 +192,9 @@ PAIRINGS = {
 }
 
 
-def rlkit_run(pairing: Pairing, seed: int, eval_every: int, steps: int, threads: int) -> Reach:
+def rlkit_run(
+    pairing: Pairing, seed: int, eval_every: int, steps: int, threads: int, pool: str
+) -> Reach:
     return rlkit_reach(
         pairing.agent,
         seed,
@@ -198,6 +202,7 @@ def rlkit_run(pairing: Pairing, seed: int, eval_every: int, steps: int, threads:
         config=str(pairing.config),
         steps=steps,
         workers=WORKERS,
+        pool=pool,
         threads=threads,
     )
 
@@ -222,13 +227,21 @@ def main() -> None:
         help="env steps for every run of both frameworks (smoke tests only; default: "
         "rlkit's config and the Zoo's n_timesteps)",
     )
+    parser.add_argument(
+        "--pool",
+        choices=["ray", "inprocess"],
+        default="ray",
+        help="rlkit's worker pool: Ray actors (default), or the workers in the learner's "
+        "process, stepped one after another as the peers step their vector envs",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     from rlkit.parallel import init_ray, shutdown_ray
 
-    ray_startup = init_ray(None)  # once; later runs reuse it
-    print(f"embedded Ray started in {ray_startup:.1f} s (not counted below)", flush=True)
+    if args.pool == "ray":
+        ray_startup = init_ray(None)  # once; later runs reuse it
+        print(f"embedded Ray started in {ray_startup:.1f} s (not counted below)", flush=True)
     tables: dict[str, dict[str, list[Reach]]] = {}
     budgets: dict[str, tuple[int, int]] = {}
     try:
@@ -244,7 +257,9 @@ def main() -> None:
                 order = (mine, theirs) if index % 2 == 0 else (theirs, mine)
                 for name in order:
                     if name == mine:
-                        reach = rlkit_run(pairing, seed, args.eval_every, own, args.threads)
+                        reach = rlkit_run(
+                            pairing, seed, args.eval_every, own, args.threads, args.pool
+                        )
                     else:
                         reach = peer_run(pairing, seed, args.eval_every, peer)
                     results[name].append(reach)
@@ -258,7 +273,8 @@ def main() -> None:
         f"{package} {metadata.version(package)}"
         for package in ("stable-baselines3", "sb3-contrib", "gymnasium", "ray")
     )
-    print(f"{versions}; rlkit with {WORKERS} Ray workers; inf: 475 not reached in the budget")
+    where = "Ray workers" if args.pool == "ray" else "in-process workers"
+    print(f"{versions}; rlkit with {WORKERS} {where}; inf: 475 not reached in the budget")
     for agent, results in tables.items():
         pairing = PAIRINGS[agent]
         own, peer = budgets[agent]
