@@ -40,7 +40,7 @@ from rlkit.agent import require_space
 from rlkit.atari import LifeLossTerminals
 from rlkit.config import StrictModel
 from rlkit.environments import success_of
-from rlkit.networks import QNetwork, build_torso, is_image_space, resolve_device
+from rlkit.networks import NatureCNN, QNetwork, build_torso, is_image_space, resolve_device
 from rlkit.replay import ReplayBatch, ReplayBuffer, check_memory, slot_bytes
 from rlkit.schedules import Schedule
 
@@ -169,6 +169,10 @@ class DQN:
         self.eval_rng = np.random.default_rng([seed, 1])  # evaluation leaves training's stream
         self.online = self._network().to(self.device)
         self.target = self._network().to(self.device)
+        if self.device.type == "cpu":
+            for network in (self.online, self.target):
+                if isinstance(network.torso, NatureCNN):
+                    network.torso.use_channels_last()
         self.target.requires_grad_(False)
         self._pairs = list(
             zip(self.target.state_dict().values(), self.online.state_dict().values(), strict=True)
