@@ -14,6 +14,7 @@ validated strictly: unknown keys and wrong types are errors that name the key.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,21 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-5` (no dot) as a string; this loader reads it as a float too."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a config YAML file; a missing, unreadable or malformed file is a UserError."""
     file = Path(path)
@@ -39,7 +55,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except OSError as error:
         raise UserError(f"config file '{path}' cannot be read ({error.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = _load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -62,7 +78,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise UserError(f"--set {text}: expected key=value, for example --set gamma=0.95")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key, value

@@ -25,6 +25,20 @@ def test_override_values_are_yaml_scalars_never_code() -> None:
     assert parse_override("env_kwargs={map_name: 8x8}") == ("env_kwargs", {"map_name": "8x8"})
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1e-5", 1e-5), ("3E4", 3e4), ("-2.5e-3", -2.5e-3), (".5e1", 5.0), ("1.0e-5", 1e-5)],
+)
+def test_exponents_without_a_dot_are_floats(text: str, value: float, tmp_path: Path) -> None:
+    # YAML 1.1 reads 1e-5 as a string; users write it as SB3 and the papers do
+    assert parse_override(f"optimizer_eps={text}") == ("optimizer_eps", value)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"hparams:\n  optimizer_eps: {text}\n")
+    assert load_yaml(config) == {"hparams": {"optimizer_eps": value}}
+    for word in ("e5", "-e5", ".e5", "1e5x"):  # not numbers: stay strings
+        assert parse_override(f"name={word}") == ("name", word)
+
+
 def test_split_overrides_routes_agent_and_run_keys() -> None:
     run, agent, origins = split_overrides(
         ["gamma=0.5", "epsilon.end=0.05", "seed=4", "atari.frame_stack=2"],
