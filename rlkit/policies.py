@@ -271,6 +271,25 @@ class ActorCritic(nn.Module):
         values = self.value_head(value_features[0]).squeeze(-1)
         return distribution, values, new_state
 
+    def act(
+        self,
+        observation: torch.Tensor,
+        state: RecurrentState | None,
+        episode_start: torch.Tensor,
+    ) -> tuple[Distribution, RecurrentState | None]:
+        """`step` without the value: (distribution [B], new state), for learners that
+        recompute values. The value encoder and head are skipped unless the value
+        function has its own LSTM, whose state must advance too."""
+        if self.value_lstm is not None:
+            distribution, _, new_state = self.step(observation, state, episode_start)
+            return distribution, new_state
+        policy_state = None if state is None else (state[0], state[1])
+        features, new_policy_state = self._encode(
+            self.encoder, self.lstm, observation.unsqueeze(0), policy_state,
+            episode_start.unsqueeze(0),
+        )  # fmt: skip
+        return self.policy_head(features[0]), new_policy_state
+
 
 def concatenate_states(states: Sequence[RecurrentState | None]) -> RecurrentState | None:
     """Join recurrent states along the batch (env) axis; None when they are all None."""

@@ -29,6 +29,7 @@ segment to the longest T and joins them along N, returning a mask of real steps
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -267,12 +268,14 @@ class Carry:
         )
 
 
-def _env_action(action: torch.Tensor, space: gym.Space[Any]) -> Any:
+def _env_actions(actions: torch.Tensor, space: gym.Space[Any]) -> list[Any]:
+    """A batch of sampled actions [N, ...] as N actions for the envs (Box: clipped)."""
     if isinstance(space, gym.spaces.Discrete):
-        return int(action.item())
+        return [int(action) for action in actions.tolist()]
+    array = actions.cpu().numpy()
     if isinstance(space, gym.spaces.Box):
-        return np.clip(action.cpu().numpy(), space.low, space.high).astype(space.dtype)
-    return action.cpu().numpy()
+        array = np.clip(array, space.low, space.high).astype(space.dtype)
+    return list(array)
 
 
 def collect(
@@ -291,91 +294,135 @@ def collect(
     """Step one gymnasium env `steps` times with `policy.step`, sampling actions.
 
     `observation`, `state`, `episode_start`, `episode_return` and `episode_length`
-    describe where the env is (the previous call's `Carry`, or `Carry.start`). Box
+    describe where the env is (the previous call's `Carry`, or `Carry.start`). The
+    rollout has N = 1; see `collect_envs` for the rest.
+    """
+    carry = Carry(observation, state, episode_start, episode_return, episode_length)
+    rollout, carries = collect_envs(
+        [env], policy, [carry], steps, whole_episodes=whole_episodes, version=version
+    )
+    return rollout, carries[0]
+
+
+def collect_envs(
+    envs: Sequence[gym.Env[Any, Any]],
+    policy: ActorCritic,
+    carries: Sequence[Carry],
+    steps: int,
+    *,
+    whole_episodes: bool = False,
+    version: int = 0,
+    acting_only: bool = False,
+) -> tuple[Rollout, list[Carry]]:
+    """Step N envs together `steps` times, one batched `policy.step` per time step.
+
+    `carries[i]` says where env i is (the previous call's, or `Carry.start`). Box
     actions are clipped to the space's bounds for the env; the rollout keeps the
-    unclipped sample, whose log-prob it stores. When an episode ends the env is reset
+    unclipped sample, whose log-prob it stores. When an episode ends its env is reset
     (without a seed: its own RNG stream goes on) and the episode is recorded.
-    `whole_episodes=True` keeps stepping past `steps` until the current episode ends.
-    Runs under `torch.no_grad()`; the rollout is on the CPU with N = 1, `version` is
-    stored with it. Returns the rollout and the carry for the next call.
+    `whole_episodes=True` (one env only) keeps stepping past `steps` until the current
+    episode ends. Runs under `torch.no_grad()`; the rollout is on the CPU, shaped
+    [T, N], with `version` stored. Returns it and the carries for the next call.
+
+    `acting_only=True` acts with `policy.act`, skipping the value function, and leaves
+    the rollout's `values` and `log_probs` NaN, for learners that recompute both (A3C);
+    bootstrap values are computed all the same.
     """
     if steps <= 0:
         raise ValueError(f"steps must be positive, got {steps}")
+    if len(envs) != len(carries) or not envs:
+        raise ValueError(f"need one carry per env, got {len(carries)} for {len(envs)} envs")
+    if whole_episodes and len(envs) != 1:
+        raise ValueError(f"whole_episodes collects from one env, got {len(envs)}")
     device = policy.value_head.weight.device
-    space = env.action_space
+    space = envs[0].action_space
+    state = concatenate_states([carry.state for carry in carries])
     initial_state = None if state is None else tuple(part.detach().cpu() for part in state)
-    observations: list[torch.Tensor] = []
-    actions: list[torch.Tensor] = []
-    log_probs: list[float] = []
-    values: list[float] = []
-    rewards: list[float] = []
-    terminated_flags: list[bool] = []
-    truncated_flags: list[bool] = []
-    bootstrap_values: list[float] = []
-    episode_starts: list[bool] = []
+    current = [carry.observation for carry in carries]
+    starts = [carry.episode_start for carry in carries]
+    returns = [carry.episode_return for carry in carries]
+    lengths = [carry.episode_length for carry in carries]
+    columns: dict[str, list[Any]] = {name: [] for name in Rollout.TIME_FIELDS}
     episode_returns: list[float] = []
     episode_lengths: list[int] = []
     episode_successes: list[bool | None] = []
-    ended = False
+    taken = 0
     with torch.no_grad():
-        while len(rewards) < steps or (whole_episodes and not ended):
-            observation_input = observation_tensor(observation)
-            start = torch.tensor([episode_start], device=device)
-            distribution, value, state = policy.step(
-                observation_input.unsqueeze(0).to(device), state, start
-            )
-            action = distribution.sample()
-            log_prob = distribution.log_prob(action)
-            next_observation, reward, terminated, truncated, info = env.step(
-                _env_action(action[0], space)
-            )
-            observations.append(observation_input)
-            actions.append(action[0].cpu())
-            log_probs.append(float(log_prob[0]))
-            values.append(float(value[0]))
-            rewards.append(float(reward))
-            terminated_flags.append(bool(terminated))
-            truncated_flags.append(bool(truncated))
-            episode_starts.append(episode_start)
-            episode_return += float(reward)
-            episode_length += 1
-            ended = bool(terminated or truncated)
-            last = not (len(rewards) < steps or (whole_episodes and not ended))
-            bootstrap = 0.0
-            if not terminated and (truncated or last):
-                final = observation_tensor(next_observation).unsqueeze(0).to(device)
-                no_start = torch.zeros(1, dtype=torch.bool, device=device)
-                bootstrap = float(policy.step(final, state, no_start)[1][0])
-            bootstrap_values.append(bootstrap)
-            if ended:
-                success = info.get("is_success")
-                episode_returns.append(episode_return)
-                episode_lengths.append(episode_length)
-                episode_successes.append(None if success is None else bool(success))
-                observation, _ = env.reset()
-                episode_start, episode_return, episode_length = True, 0.0, 0
+        while True:
+            observations = observation_tensor(np.stack(current))
+            starting = torch.tensor(starts, device=device)
+            if acting_only:
+                distribution, state = policy.act(observations.to(device), state, starting)
+                actions = distribution.sample()
+                log_probs = values = torch.full((len(envs),), math.nan)
             else:
-                observation, episode_start = next_observation, False
+                distribution, values, state = policy.step(observations.to(device), state, starting)
+                actions = distribution.sample()
+                log_probs = distribution.log_prob(actions)
+            columns["observations"].append(observations)
+            columns["actions"].append(actions.cpu())
+            columns["log_probs"].append(log_probs.cpu())
+            columns["values"].append(values.cpu())
+            columns["episode_starts"].append(list(starts))
+            stepped = [
+                env.step(action)
+                for env, action in zip(envs, _env_actions(actions, space), strict=True)
+            ]
+            taken += 1
+            terminated = [bool(outcome[2]) for outcome in stepped]
+            truncated = [bool(outcome[3]) for outcome in stepped]
+            last = taken >= steps and not (whole_episodes and not (terminated[0] or truncated[0]))
+            columns["rewards"].append([float(outcome[1]) for outcome in stepped])
+            columns["terminated"].append(terminated)
+            columns["truncated"].append(truncated)
+            bootstrap = torch.zeros(len(envs))
+            cut = [i for i in range(len(envs)) if not terminated[i] and (truncated[i] or last)]
+            if cut:  # V(final observation), given this episode's memory
+                finals = observation_tensor(np.stack([stepped[i][0] for i in cut]))
+                rows = None if state is None else tuple(part[cut] for part in state)
+                no_starts = torch.zeros(len(cut), dtype=torch.bool, device=device)
+                bootstrap[cut] = policy.step(finals.to(device), rows, no_starts)[1].cpu()
+            columns["bootstrap_values"].append(bootstrap)
+            for i, (env, (observation, reward, _, _, info)) in enumerate(
+                zip(envs, stepped, strict=True)
+            ):
+                returns[i] += float(reward)
+                lengths[i] += 1
+                if terminated[i] or truncated[i]:
+                    success = info.get("is_success")
+                    episode_returns.append(returns[i])
+                    episode_lengths.append(lengths[i])
+                    episode_successes.append(None if success is None else bool(success))
+                    current[i], _ = env.reset()
+                    starts[i], returns[i], lengths[i] = True, 0.0, 0
+                else:
+                    current[i], starts[i] = observation, False
+            if last:
+                break
 
-    def column(items: list[Any], dtype: torch.dtype) -> torch.Tensor:
-        return torch.tensor(items, dtype=dtype).unsqueeze(1)
-
+    dtypes = {"rewards": torch.float32, "terminated": torch.bool, "truncated": torch.bool}
+    dtypes["episode_starts"] = torch.bool
+    time_fields: dict[str, Any] = {
+        name: torch.tensor(rows, dtype=dtypes[name]) if name in dtypes else torch.stack(rows)
+        for name, rows in columns.items()
+    }
     rollout = Rollout(
-        observations=torch.stack(observations).unsqueeze(1),
-        actions=torch.stack(actions).unsqueeze(1),
-        log_probs=column(log_probs, torch.float32),
-        values=column(values, torch.float32),
-        rewards=column(rewards, torch.float32),
-        terminated=column(terminated_flags, torch.bool),
-        truncated=column(truncated_flags, torch.bool),
-        bootstrap_values=column(bootstrap_values, torch.float32),
-        episode_starts=column(episode_starts, torch.bool),
+        **time_fields,
         initial_state=initial_state,
         episode_returns=episode_returns,
         episode_lengths=episode_lengths,
         episode_successes=episode_successes,
-        steps=len(rewards),
+        steps=taken * len(envs),
         version=version,
     )
-    carry = Carry(observation, state, episode_start, episode_return, episode_length)
-    return rollout, carry
+    carries_out = [
+        Carry(
+            current[i],
+            None if state is None else tuple(part[i : i + 1] for part in state),
+            starts[i],
+            returns[i],
+            lengths[i],
+        )
+        for i in range(len(envs))
+    ]
+    return rollout, carries_out

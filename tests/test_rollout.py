@@ -1,7 +1,8 @@
-"""Returns, GAE, rollout batching, and `collect` on real Gymnasium envs."""
+"""Returns, GAE, rollout batching, and `collect` / `collect_envs` on real Gymnasium envs."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from rlkit.policies import ActorCritic
-from rlkit.rollout import Carry, Rollout, collect, discounted_returns, gae
+from rlkit.rollout import Carry, Rollout, collect, collect_envs, discounted_returns, gae
 
 GAMMA = 0.9
 
@@ -251,6 +252,96 @@ def test_collect_on_pendulum_clips_for_the_env_but_stores_the_sample() -> None:
     )
     assert rollout.episode_lengths == [200] and carry.episode_start
     assert rollout.episode_returns[0] == pytest.approx(rollout.rewards.sum().item(), rel=1e-5)
+
+
+def episodes_in(rollout: Rollout, env: int) -> list[int]:
+    """Lengths of the episodes that begin and end inside column `env` of `rollout`."""
+    ends = torch.nonzero((rollout.terminated | rollout.truncated)[:, env]).flatten().tolist()
+    return [end - begin for begin, end in pairwise(ends)]
+
+
+def test_collect_envs_steps_several_envs_with_one_batched_policy() -> None:
+    limits = (12, 15, 20)
+    envs = [cartpole(max_episode_steps=limit) for limit in limits]
+    policy = policy_for(envs[0])
+    carries = [Carry.start(env, policy, seed=seed) for seed, env in enumerate(envs)]
+    rollout, carries = collect_envs(envs, policy, carries, steps=50, version=3)
+    assert rollout.observations.shape == (50, 3, 4) and rollout.actions.shape == (50, 3)
+    for name in ("log_probs", "values", "rewards", "bootstrap_values", "episode_starts"):
+        assert getattr(rollout, name).shape == (50, 3), name
+    assert rollout.steps == 150 and rollout.version == 3
+    assert rollout.episode_starts[0].all()
+    ends = rollout.terminated | rollout.truncated
+    assert torch.equal(rollout.episode_starts[1:], ends[:-1])
+    assert len(rollout.episode_lengths) == int(ends.sum())
+    assert rollout.episode_returns == [float(length) for length in rollout.episode_lengths]
+    inside = sorted(length for index in range(3) for length in episodes_in(rollout, index))
+    recorded = list(rollout.episode_lengths)
+    for length in inside:  # episodes begun inside the segment are recorded whole
+        recorded.remove(length)
+    for index, (env, limit) in enumerate(zip(envs, limits, strict=True)):
+        # every env got its own column's actions; truncations come from its own limit
+        assert [int(a) for a in env.received] == rollout.actions[:, index].tolist()
+        assert all(length <= limit for length in episodes_in(rollout, index))
+        for t in range(50):
+            truncated = rollout.truncated[t, index] and not rollout.terminated[t, index]
+            if truncated or (t == 49 and not rollout.terminated[t, index]):
+                expected = value_of(policy, env.returned[t])
+            else:
+                expected = 0.0
+            assert rollout.bootstrap_values[t, index].item() == pytest.approx(expected, abs=1e-6)
+    assert rollout.truncated.any() and rollout.terminated.any(), "seeds: both kinds of end"
+    distribution, values, _ = policy(rollout.observations, None, rollout.episode_starts)
+    torch.testing.assert_close(distribution.log_prob(rollout.actions), rollout.log_probs)
+    torch.testing.assert_close(values, rollout.values)
+
+
+def test_collect_envs_carries_each_envs_recurrent_state() -> None:
+    envs = [cartpole(max_episode_steps=limit) for limit in (9, 14)]
+    policy = policy_for(envs[0], lstm_size=8)
+    carries = [Carry.start(env, policy, seed=seed) for seed, env in enumerate(envs)]
+    _, carries = collect_envs(envs, policy, carries, steps=20)
+    rollout, carries = collect_envs(envs, policy, carries, steps=20)
+    assert rollout.initial_state is not None and rollout.initial_state[0].shape == (2, 8)
+    distribution, values, final_state = policy(
+        rollout.observations, rollout.initial_state, rollout.episode_starts
+    )
+    torch.testing.assert_close(values, rollout.values)
+    torch.testing.assert_close(distribution.log_prob(rollout.actions), rollout.log_probs)
+    assert final_state is not None
+    for index, carry in enumerate(carries):
+        assert carry.state is not None
+        for ours, theirs in zip(final_state, carry.state, strict=True):
+            torch.testing.assert_close(ours[index : index + 1], theirs)
+    with pytest.raises(ValueError, match="whole_episodes collects from one env, got 2"):
+        collect_envs(envs, policy, carries, steps=5, whole_episodes=True)
+    with pytest.raises(ValueError, match="one carry per env"):
+        collect_envs(envs, policy, carries[:1], steps=5)
+
+
+@pytest.mark.parametrize(("lstm_size", "shared_torso"), [(None, False), (6, True), (6, False)])
+def test_acting_only_acts_alike_and_leaves_values_to_the_learner(
+    lstm_size: int | None, shared_torso: bool
+) -> None:
+    rollouts = []
+    for acting_only in (False, True):
+        envs = [cartpole(max_episode_steps=limit) for limit in (8, 13)]
+        torch.manual_seed(0)
+        policy = ActorCritic(
+            envs[0].observation_space, envs[0].action_space, hidden=(16,),
+            lstm_size=lstm_size, shared_torso=shared_torso,
+        )  # fmt: skip
+        carries = [Carry.start(env, policy, seed=seed) for seed, env in enumerate(envs)]
+        torch.manual_seed(1)  # the same action samples
+        rollout, _ = collect_envs(envs, policy, carries, steps=30, acting_only=acting_only)
+        rollouts.append(rollout)
+    full, acting = rollouts
+    assert acting.values.isnan().all() and acting.log_probs.isnan().all()
+    assert not full.values.isnan().any()
+    for name in ("observations", "actions", "rewards", "terminated", "truncated"):
+        assert torch.equal(getattr(full, name), getattr(acting, name)), name
+    torch.testing.assert_close(acting.bootstrap_values, full.bootstrap_values)
+    assert acting.truncated.any()
 
 
 def test_concatenate_joins_envs() -> None:
