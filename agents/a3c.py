@@ -49,10 +49,10 @@ from rlkit.atari import AtariSettings, LifeLossTerminals
 from rlkit.config import StrictModel
 from rlkit.environments import make_env
 from rlkit.errors import UserError
-from rlkit.networks import is_image_space
+from rlkit.networks import Activation, is_image_space
 from rlkit.policies import ActorCritic, RecurrentState, greedy_action, observation_tensor
 from rlkit.pool import make_pool
-from rlkit.rollout import Carry, Rollout, discounted_returns
+from rlkit.rollout import Carry, Rollout, collect_envs, discounted_returns
 from rlkit.seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -89,11 +89,18 @@ class A3CConfig(StrictModel):
     mlp_hidden: list[PositiveInt] = Field(
         default=[64, 64], description="hidden layers of the MLP torso (flat observations)"
     )
+    activation: Activation = Field(
+        default="relu", description="hidden units of the MLP torso: relu or tanh (SB3's A2C)"
+    )
     shared_torso: bool = Field(
         default=True, description="policy and value share the torso (paper); False: two nets"
     )
     lstm_size: PositiveInt | None = Field(
         default=None, description="LSTM cell width after the torso (A3C-LSTM: 256); None: none"
+    )
+    envs_per_worker: PositiveInt = Field(
+        default=1,
+        description="envs each worker steps together, acting on them in one batch (paper: 1)",
     )
     apply_order: Literal["fixed", "arrival"] = Field(
         default="arrival",
@@ -105,12 +112,14 @@ class A3CConfig(StrictModel):
 # Tuned here on CartPole-v1 (see the module docstring and configs/a3c/cartpole.yaml).
 FLAT_OBSERVATION_STEPS = 100_000
 FLAT_OBSERVATION_PRESET: dict[str, Any] = {
-    "n_steps": 20,
+    "n_steps": 10,
+    "envs_per_worker": 4,
+    "activation": "tanh",
     "optimizer": "adam",
     "learning_rate": 3e-3,
     "optimizer_eps": 1e-8,
     "entropy_coef": 0.0,
-    "max_grad_norm": 40.0,
+    "max_grad_norm": 1.0,
     "shared_torso": False,
 }
 
@@ -194,29 +203,33 @@ class A3CWorker:
         self.torch_rng = torch.Generator().manual_seed(seed).get_state()
         self.config = config
         self.clip_rewards = clip_rewards
-        made = make_env(env, seed=seed, env_kwargs=env_kwargs, atari=atari)
-        self.recorder = LifeLossRecorder(made) if episodic_life else None
-        self.env: gym.Env[Any, Any] = self.recorder or made
-        self.policy = A3C.network(config, self.env.observation_space, self.env.action_space)
-        self.carry = Carry.start(self.env, self.policy, seed=None)
+        # env 0 plays on the worker's seed; any others on seeds derived from it
+        seeds = [seed] + [derive_seed(seed, "env", i) for i in range(1, config.envs_per_worker)]
+        made = [make_env(env, seed=s, env_kwargs=env_kwargs, atari=atari) for s in seeds]
+        self.recorders = [LifeLossRecorder(one) for one in made] if episodic_life else []
+        self.envs: list[gym.Env[Any, Any]] = list(self.recorders) or made
+        first = self.envs[0]
+        self.policy = A3C.network(config, first.observation_space, first.action_space)
+        self.carries = [Carry.start(one, self.policy, seed=None) for one in self.envs]
 
     def gradients(
         self, weights: dict[str, np.ndarray], version: int, n_steps: int
     ) -> GradientResult:
-        """Load `weights`, act `n_steps`, return the gradient of the A3C loss on them."""
+        """Load `weights`, act `n_steps` in each env, return the A3C loss's gradient on them."""
         self.policy.load_state_dict({name: torch.tensor(value) for name, value in weights.items()})
-        if self.recorder is not None:
-            self.recorder.lost.clear()
+        for recorder in self.recorders:
+            recorder.lost.clear()
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.torch_rng)
-            rollout, self.carry = self.carry.collect(
-                self.env, self.policy, n_steps, version=version
-            )
+            rollout, self.carries = collect_envs(
+                self.envs, self.policy, self.carries, n_steps, version=version, acting_only=True
+            )  # the loss recomputes values and log-probs
             self.torch_rng = torch.get_rng_state()
         rewards = torch.sign(rollout.rewards) if self.clip_rewards else rollout.rewards
         terminated = rollout.terminated
-        if self.recorder is not None:  # a lost life is terminal for learning
-            terminated = terminated | torch.tensor(self.recorder.lost).unsqueeze(1)
+        if self.recorders:  # a lost life is terminal for learning
+            lost = torch.tensor([recorder.lost for recorder in self.recorders])
+            terminated = terminated | lost.T
         returns = discounted_returns(
             rewards, terminated, rollout.truncated, rollout.bootstrap_values, self.config.gamma
         )
@@ -298,6 +311,7 @@ class A3C:
             observation_space,
             action_space,
             hidden=config.mlp_hidden,
+            activation=config.activation,
             lstm_size=config.lstm_size,
             shared_torso=config.shared_torso,
         )
@@ -361,8 +375,11 @@ class A3C:
             def submit(index: int) -> None:
                 left = total_steps - self._step - sum(asked.values())
                 if left > 0 and not run.stop_requested:
-                    asked[index] = min(cfg.n_steps, left)
-                    pool.submit(index, "gradients", self._weights(), self.version, asked[index])
+                    # each env steps `length` times; the last segment may overshoot the
+                    # budget by fewer than envs_per_worker steps
+                    length = min(cfg.n_steps, -(-left // cfg.envs_per_worker))
+                    asked[index] = length * cfg.envs_per_worker
+                    pool.submit(index, "gradients", self._weights(), self.version, length)
                     order.append(index)
 
             for index in range(pool.size):

@@ -151,7 +151,9 @@ def test_worker_returns_a_gradient_for_every_parameter_with_its_version() -> Non
     worker = make_worker()
     weights = {name: value.numpy() for name, value in worker.policy.state_dict().items()}
     result = worker.gradients(weights, 7, 20)
-    assert result.version == 7 and result.steps == 20 and result.pid == os.getpid()
+    envs = FLAT_OBSERVATION_PRESET["envs_per_worker"]  # each steps 20 times
+    assert envs > 1 and len(worker.envs) == envs
+    assert result.version == 7 and result.steps == 20 * envs and result.pid == os.getpid()
     shapes = [tuple(p.shape) for p in worker.policy.parameters()]
     assert [g.shape for g in result.gradients] == shapes
     assert all(np.isfinite(g).all() for g in result.gradients)
@@ -243,14 +245,14 @@ def test_resume_continues_from_the_step_count_with_the_optimiser_state(tmp_path:
     saved = torch.load(list_checkpoints(first.run_dir / "checkpoints")[-1], weights_only=True)[
         "agent"
     ]
-    assert saved["step"] == 1_000 and saved["version"] == 50  # 20-step segments
+    assert saved["step"] == 1_000 and saved["version"] == 25  # 40 steps per gradient
     resumed = rlkit.train(resume=first.run_dir, steps=3_000)
     assert resumed.step == 3_000
     agent = rlkit.load(first.run_dir).agent
-    assert agent.step == 3_000 and agent.version == 150
+    assert agent.step == 3_000 and agent.version == 75
     # Adam's own step count went on from the checkpoint's: its state was restored
     adam_steps = {float(s["step"]) for s in agent.optimizer.state_dict()["state"].values()}
-    assert adam_steps == {150.0}
+    assert adam_steps == {75.0}
     steps = [row["step"] for row in read_metrics(first.run_dir / "metrics.jsonl")]
     assert steps == sorted(steps) and steps[-1] == 3_000
 
