@@ -50,7 +50,14 @@ from rlkit.config import StrictModel
 from rlkit.environments import make_env
 from rlkit.errors import UserError
 from rlkit.networks import Activation, is_image_space
-from rlkit.policies import ActorCritic, RecurrentState, greedy_action, observation_tensor
+from rlkit.policies import (
+    ActorCritic,
+    RecurrentState,
+    flat_parameters,
+    greedy_action,
+    observation_tensor,
+    set_flat_parameters,
+)
 from rlkit.pool import make_pool
 from rlkit.rollout import Carry, Rollout, collect_envs, discounted_returns
 from rlkit.seeding import derive_seed
@@ -173,7 +180,7 @@ NO = np.zeros(1, dtype=bool)
 class GradientResult:
     """What a worker returns: the gradient, the version it used, and what it saw."""
 
-    gradients: list[np.ndarray]
+    gradients: np.ndarray  # every parameter's gradient, flattened and joined in order
     version: int
     steps: int
     metrics: dict[str, float]
@@ -211,12 +218,11 @@ class A3CWorker:
         first = self.envs[0]
         self.policy = A3C.network(config, first.observation_space, first.action_space)
         self.carries = [Carry.start(one, self.policy, seed=None) for one in self.envs]
+        self.parameters = list(self.policy.parameters())
 
-    def gradients(
-        self, weights: dict[str, np.ndarray], version: int, n_steps: int
-    ) -> GradientResult:
+    def gradients(self, weights: np.ndarray, version: int, n_steps: int) -> GradientResult:
         """Load `weights`, act `n_steps` in each env, return the A3C loss's gradient on them."""
-        self.policy.load_state_dict({name: torch.tensor(value) for name, value in weights.items()})
+        set_flat_parameters(self.parameters, torch.tensor(weights))  # Ray's are read-only
         for recorder in self.recorders:
             recorder.lost.clear()
         with torch.random.fork_rng(devices=[]):
@@ -236,12 +242,14 @@ class A3CWorker:
         self.policy.zero_grad(set_to_none=True)
         loss, metrics = a3c_loss(self.policy, rollout, returns, self.config)
         loss.backward()  # type: ignore[no-untyped-call]
-        gradients = [
-            np.zeros(tuple(p.shape), np.float32) if p.grad is None else p.grad.numpy()
-            for p in self.policy.parameters()
-        ]
+        gradients = torch.cat(
+            [
+                torch.zeros(p.numel()) if p.grad is None else p.grad.reshape(-1)
+                for p in self.parameters
+            ]
+        )
         return GradientResult(
-            gradients=gradients,
+            gradients=gradients.numpy(),
             version=version,
             steps=rollout.steps,
             metrics=metrics,
@@ -320,14 +328,18 @@ class A3C:
     def step(self) -> int:
         return self._step
 
-    def _weights(self) -> dict[str, np.ndarray]:
-        """The weights as numpy arrays (Ray and pickle move them several times faster)."""
-        return {name: value.numpy().copy() for name, value in self.policy.state_dict().items()}
+    def _weights(self) -> np.ndarray:
+        """The weights as one flat numpy array (`rlkit.policies.flat_parameters`): Ray and
+        pickle move one array faster than a state dict, and workers copy it in place."""
+        return flat_parameters(self.policy.parameters()).numpy()
 
     def _apply(self, result: GradientResult, total_steps: int) -> float:
         """One shared-optimiser step with a worker's gradient; returns the gradient norm."""
-        for parameter, gradient in zip(self.policy.parameters(), result.gradients, strict=True):
-            parameter.grad = torch.tensor(gradient).reshape(parameter.shape)
+        flat = torch.tensor(result.gradients)  # a copy: clipping scales it in place
+        offset = 0
+        for parameter in self.policy.parameters():
+            parameter.grad = flat[offset : offset + parameter.numel()].view_as(parameter)
+            offset += parameter.numel()
         clip = self.config.max_grad_norm
         norm = float(nn.utils.clip_grad_norm_(self.policy.parameters(), clip or float("inf")))
         rate = self.config.learning_rate

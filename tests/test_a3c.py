@@ -30,7 +30,7 @@ from rlkit.atari import AtariSettings
 from rlkit.checkpoint import list_checkpoints
 from rlkit.environments import make_env
 from rlkit.logger import read_metrics
-from rlkit.policies import ActorCritic, CategoricalHead
+from rlkit.policies import ActorCritic, CategoricalHead, flat_parameters
 from rlkit.rollout import Rollout
 from rlkit.training import evaluate_run
 from tests.conftest import run_cli
@@ -149,15 +149,14 @@ def make_worker(**overrides: Any) -> A3CWorker:
 
 def test_worker_returns_a_gradient_for_every_parameter_with_its_version() -> None:
     worker = make_worker()
-    weights = {name: value.numpy() for name, value in worker.policy.state_dict().items()}
+    weights = flat_parameters(worker.policy.parameters()).numpy()
     result = worker.gradients(weights, 7, 20)
     envs = FLAT_OBSERVATION_PRESET["envs_per_worker"]  # each steps 20 times
     assert envs > 1 and len(worker.envs) == envs
     assert result.version == 7 and result.steps == 20 * envs and result.pid == os.getpid()
     shapes = [tuple(p.shape) for p in worker.policy.parameters()]
-    assert [g.shape for g in result.gradients] == shapes
-    assert all(np.isfinite(g).all() for g in result.gradients)
-    assert any(np.abs(g).sum() > 0 for g in result.gradients)
+    assert result.gradients.shape == (sum(int(np.prod(shape)) for shape in shapes),)
+    assert np.isfinite(result.gradients).all() and np.abs(result.gradients).sum() > 0
     # the env goes on across calls, and finished CartPole episodes are reported
     episodes = sum(len(worker.gradients(weights, 8, 20).episode_returns) for _ in range(10))
     assert episodes > 0
