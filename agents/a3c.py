@@ -127,6 +127,7 @@ FLAT_OBSERVATION_PRESET: dict[str, Any] = {
     "optimizer_eps": 1e-8,
     "entropy_coef": 0.0,
     "max_grad_norm": 1.0,
+    "apply_order": "fixed",
     "shared_torso": False,
 }
 
