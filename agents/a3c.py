@@ -16,10 +16,15 @@ lr 7e-4, RMSProp eps 1e-5, value coefficient 0.5 and gradient-norm clip 0.5 are 
 Baselines' A2C values, the common A2C/A3C practice (the paper sampled lr per game and
 used eps 0.1). A3C-LSTM: `lstm_size: 256` (the paper's LSTM after the torso; state
 carried across segments, reset at episode starts, gradients through one segment).
-Flat observations (`preset`): separate 64x64 policy and value MLPs (SB3's A2C), 20-step
-segments, Adam (Kingma & Ba 2015) at 3e-3 annealed to 0, entropy 0 (RL Zoo's tuned A2C
-CartPole), gradient clip 40 (universe-starter-agent's A3C; 0.5 starved the policy):
-tuned here on CartPole-v1.
+Flat observations (`preset`): separate 64x64 tanh policy and value MLPs (SB3's A2C),
+Adam (Kingma & Ba 2015) at 3e-3 annealed to 0, entropy 0 (RL Zoo's tuned A2C CartPole);
+each worker steps 4 envs together, 10 steps each per gradient, gradient clip 1.0 and the
+fixed order: tuned here on CartPole-v1 (benchmarks/RESULTS.md).
+
+Several envs per worker (`envs_per_worker`, paper: 1) choose their actions in one
+batched forward pass per step; the gradient averages over all of them. On small
+networks that pass, not the env, is the cost of a step, so the batch is what makes a
+CartPole worker fast (`rlkit.rollout.collect_envs`).
 
 Gradient order: `apply_order: arrival` (default) applies each gradient the moment it
 arrives, as the paper: fastest, and a Ray run is not reproducible from its seed (the

@@ -1,7 +1,8 @@
-"""On-policy rollouts: collecting segments from one env, returns and GAE advantages.
+"""On-policy rollouts: collecting segments from envs, returns and GAE advantages.
 
     carry = Carry.start(env, policy, seed=seed)
     rollout, carry = carry.collect(env, policy, steps=128, version=weights_version)
+    rollout, carries = collect_envs(envs, policy, carries, steps=10)  # N envs, batched
     batch = Rollout.concatenate([rollout_a, rollout_b])          # along envs (same T)
     advantages = gae(batch.rewards, batch.values, batch.bootstrap_values,
                      batch.terminated, batch.truncated, gamma=0.99, lam=0.95)
