@@ -58,9 +58,11 @@ from rlkit.networks import Activation, is_image_space
 from rlkit.policies import (
     ActorCritic,
     RecurrentState,
+    flat_gradient,
     flat_parameters,
     greedy_action,
     observation_tensor,
+    set_flat_gradients,
     set_flat_parameters,
 )
 from rlkit.pool import make_pool
@@ -245,15 +247,8 @@ class A3CWorker:
         returns = discounted_returns(
             rewards, terminated, rollout.truncated, rollout.bootstrap_values, self.config.gamma
         )
-        self.policy.zero_grad(set_to_none=True)
         loss, metrics = a3c_loss(self.policy, rollout, returns, self.config)
-        loss.backward()  # type: ignore[no-untyped-call]
-        gradients = torch.cat(
-            [
-                torch.zeros(p.numel()) if p.grad is None else p.grad.reshape(-1)
-                for p in self.parameters
-            ]
-        )
+        gradients = flat_gradient(loss, self.parameters)
         return GradientResult(
             gradients=gradients.numpy(),
             version=version,
@@ -341,11 +336,8 @@ class A3C:
 
     def _apply(self, result: GradientResult, total_steps: int) -> float:
         """One shared-optimiser step with a worker's gradient; returns the gradient norm."""
-        flat = torch.tensor(result.gradients)  # a copy: clipping scales it in place
-        offset = 0
-        for parameter in self.policy.parameters():
-            parameter.grad = flat[offset : offset + parameter.numel()].view_as(parameter)
-            offset += parameter.numel()
+        # a copy (Ray's arrays are read-only, and clipping scales the gradients in place)
+        set_flat_gradients(list(self.policy.parameters()), torch.tensor(result.gradients))
         clip = self.config.max_grad_norm
         norm = float(nn.utils.clip_grad_norm_(self.policy.parameters(), clip or float("inf")))
         rate = self.config.learning_rate

@@ -29,14 +29,15 @@ layer); the
 value head is orthogonal with gain 1; LSTM forget-gate biases start at 1 (Gers et al.
 2000; Jozefowicz et al. 2015), which helps carry memory from the first updates.
 
-Flat-parameter helpers (`flat_parameters`, `set_flat_parameters`, `flat_gradient`)
-serve TRPO's conjugate gradient and line search (Schulman et al. 2015, appendix C).
+Flat-parameter helpers (`flat_parameters`, `set_flat_parameters`, `flat_gradient`,
+`set_flat_gradients`) serve TRPO's conjugate gradient and line search (Schulman et al.
+2015, appendix C) and carry A3C's weights and gradients between learner and workers.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -306,17 +307,32 @@ def flat_parameters(params: Iterable[nn.Parameter]) -> torch.Tensor:
     return torch.cat([param.detach().reshape(-1) for param in params])
 
 
-def set_flat_parameters(params: Sequence[nn.Parameter], flat: torch.Tensor) -> None:
-    """Copy the 1-D `flat` into `params` (inverse of `flat_parameters`), without autograd."""
+def _split_flat(
+    params: Sequence[nn.Parameter], flat: torch.Tensor
+) -> Iterator[tuple[nn.Parameter, torch.Tensor]]:
+    """Each parameter with its slice of the 1-D `flat`, viewed in the parameter's shape."""
     total = sum(param.numel() for param in params)
     if flat.numel() != total:
         raise ValueError(f"flat vector has {flat.numel()} values; the parameters hold {total}")
     offset = 0
+    for param in params:
+        count = param.numel()
+        yield param, flat[offset : offset + count].view_as(param)
+        offset += count
+
+
+def set_flat_parameters(params: Sequence[nn.Parameter], flat: torch.Tensor) -> None:
+    """Copy the 1-D `flat` into `params` (inverse of `flat_parameters`), without autograd."""
     with torch.no_grad():
-        for param in params:
-            count = param.numel()
-            param.copy_(flat[offset : offset + count].view_as(param))
-            offset += count
+        for param, values in _split_flat(params, flat):
+            param.copy_(values)
+
+
+def set_flat_gradients(params: Sequence[nn.Parameter], flat: torch.Tensor) -> None:
+    """Set each parameter's `.grad` to its slice of the 1-D `flat` (inverse of
+    `flat_gradient`; the gradients are views of `flat`, not copies)."""
+    for param, gradient in _split_flat(params, flat):
+        param.grad = gradient
 
 
 def flat_gradient(

@@ -254,19 +254,11 @@ class Carry:
         whole_episodes: bool = False,
         version: int = 0,
     ) -> tuple[Rollout, Carry]:
-        """`collect` from this carry (see there)."""
-        return collect(
-            env,
-            policy,
-            self.state,
-            steps,
-            observation=self.observation,
-            episode_start=self.episode_start,
-            whole_episodes=whole_episodes,
-            episode_return=self.episode_return,
-            episode_length=self.episode_length,
-            version=version,
+        """`collect_envs` on this one env from this carry (N = 1)."""
+        rollout, carries = collect_envs(
+            [env], policy, [self], steps, whole_episodes=whole_episodes, version=version
         )
+        return rollout, carries[0]
 
 
 def _env_actions(actions: torch.Tensor, space: gym.Space[Any]) -> list[Any]:
@@ -299,10 +291,7 @@ def collect(
     rollout has N = 1; see `collect_envs` for the rest.
     """
     carry = Carry(observation, state, episode_start, episode_return, episode_length)
-    rollout, carries = collect_envs(
-        [env], policy, [carry], steps, whole_episodes=whole_episodes, version=version
-    )
-    return rollout, carries[0]
+    return carry.collect(env, policy, steps, whole_episodes=whole_episodes, version=version)
 
 
 def collect_envs(
@@ -354,12 +343,11 @@ def collect_envs(
             starting = torch.tensor(starts, device=device)
             if acting_only:
                 distribution, state = policy.act(observations.to(device), state, starting)
-                actions = distribution.sample()
-                log_probs = values = torch.full((len(envs),), math.nan)
+                values = torch.full((len(envs),), math.nan)
             else:
                 distribution, values, state = policy.step(observations.to(device), state, starting)
-                actions = distribution.sample()
-                log_probs = distribution.log_prob(actions)
+            actions = distribution.sample()
+            log_probs = values if acting_only else distribution.log_prob(actions)
             columns["observations"].append(observations)
             columns["actions"].append(actions.cpu())
             columns["log_probs"].append(log_probs.cpu())
@@ -372,7 +360,7 @@ def collect_envs(
             taken += 1
             terminated = [bool(outcome[2]) for outcome in stepped]
             truncated = [bool(outcome[3]) for outcome in stepped]
-            last = taken >= steps and not (whole_episodes and not (terminated[0] or truncated[0]))
+            last = taken >= steps and (not whole_episodes or terminated[0] or truncated[0])
             columns["rewards"].append([float(outcome[1]) for outcome in stepped])
             columns["terminated"].append(terminated)
             columns["truncated"].append(truncated)
@@ -401,8 +389,12 @@ def collect_envs(
             if last:
                 break
 
-    dtypes = {"rewards": torch.float32, "terminated": torch.bool, "truncated": torch.bool}
-    dtypes["episode_starts"] = torch.bool
+    dtypes = {
+        "rewards": torch.float32,
+        "terminated": torch.bool,
+        "truncated": torch.bool,
+        "episode_starts": torch.bool,
+    }  # the fields gathered as Python lists; the rest are tensors, stacked
     time_fields: dict[str, Any] = {
         name: torch.tensor(rows, dtype=dtypes[name]) if name in dtypes else torch.stack(rows)
         for name, rows in columns.items()
