@@ -1,0 +1,25 @@
+"""Every agent's short seeded run gives the metric rows of its golden file (tests/golden.py).
+
+The files pin behaviour across refactors: a change of what an agent learns regenerates
+them in its own commit, with the reason in the message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.golden import CASES, Case, differences, read_golden, run_case
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_seeded_run_matches_its_golden_file(
+    case: Case, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if case.ray:
+        request.getfixturevalue("ray_local")
+    found = differences(read_golden(case), run_case(case, tmp_path))
+    assert not found, f"{case.name} differs from tests/golden/{case.name}.json:\n" + "\n".join(
+        found
+    )
