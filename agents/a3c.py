@@ -49,11 +49,10 @@ import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from rlkit.agent import require_space
+from rlkit.agent import Spaces
 from rlkit.atari import AtariSettings, LifeLossTerminals
 from rlkit.config import StrictModel
 from rlkit.environments import make_env
-from rlkit.errors import UserError
 from rlkit.networks import Activation, is_image_space
 from rlkit.policies import (
     ActorCritic,
@@ -70,7 +69,7 @@ from rlkit.rollout import Carry, Rollout, collect_envs, discounted_returns
 from rlkit.seeding import derive_seed
 
 if TYPE_CHECKING:
-    from rlkit.training import Run
+    from rlkit.run import Run
 
 
 class A3CConfig(StrictModel):
@@ -268,6 +267,9 @@ class A3C:
     paper: ClassVar[str] = "Mnih et al. 2016, Asynchronous methods for deep RL (ICML)"
     default_steps: ClassVar[int] = 10_000_000
     Config: ClassVar[type[A3CConfig]] = A3CConfig
+    spaces: ClassVar[Spaces] = Spaces(
+        observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box)
+    )
 
     def __init__(
         self,
@@ -296,16 +298,9 @@ class A3C:
         self.version = 0  # gradients applied so far
 
     @classmethod
-    def check_spaces(
-        cls, env_id: str, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> None:
-        require_space("a3c", env_id, "observation", observation_space, (gym.spaces.Box,))
-        require_space("a3c", env_id, "action", action_space, (gym.spaces.Discrete, gym.spaces.Box))
-        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
-            raise UserError(f"a3c needs a 1-D Box action space; {env_id} has {action_space}")
-
-    @classmethod
-    def preset(cls, observation_space: gym.Space[Any]) -> dict[str, Any]:
+    def preset(
+        cls, observation_space: gym.Space[Any], action_space: gym.Space[Any]
+    ) -> dict[str, Any]:
         """The paper's Atari values for frames; tuned MLP values for flat observations."""
         if is_image_space(observation_space):
             return {}

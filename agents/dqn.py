@@ -36,7 +36,7 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import nn
 
-from rlkit.agent import require_space
+from rlkit.agent import Spaces
 from rlkit.atari import LifeLossTerminals
 from rlkit.config import StrictModel
 from rlkit.environments import success_of
@@ -45,7 +45,7 @@ from rlkit.replay import ReplayBatch, ReplayBuffer, check_memory, slot_bytes
 from rlkit.schedules import Schedule
 
 if TYPE_CHECKING:
-    from rlkit.training import Run
+    from rlkit.run import Run
 
 
 class DQNConfig(StrictModel):
@@ -144,7 +144,7 @@ class DQN:
     paper: ClassVar[str] = "Mnih et al. 2015, Human-level control through deep RL (Nature)"
     default_steps: ClassVar[int] = 10_000_000
     Config: ClassVar[type[DQNConfig]] = DQNConfig
-    vector_env: ClassVar[bool] = True
+    spaces: ClassVar[Spaces] = Spaces(observation=(gym.spaces.Box,), action=(gym.spaces.Discrete,))
 
     def __init__(
         self,
@@ -184,14 +184,9 @@ class DQN:
         self._seed = seed
 
     @classmethod
-    def check_spaces(
-        cls, env_id: str, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> None:
-        require_space("dqn", env_id, "action", action_space, (gym.spaces.Discrete,))
-        require_space("dqn", env_id, "observation", observation_space, (gym.spaces.Box,))
-
-    @classmethod
-    def preset(cls, observation_space: gym.Space[Any]) -> dict[str, Any]:
+    def preset(
+        cls, observation_space: gym.Space[Any], action_space: gym.Space[Any]
+    ) -> dict[str, Any]:
         """Defaults for this kind of observation, under YAML, flags and --set."""
         if is_image_space(observation_space):
             return {}

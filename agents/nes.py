@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from pydantic import Field, PositiveInt
 
-from rlkit.agent import require_space
+from rlkit.agent import Spaces
 from rlkit.atari import AtariSettings
 from rlkit.config import StrictModel
 from rlkit.environments import make_env
@@ -73,7 +73,7 @@ from rlkit.pool import LostCall, WorkerPool, make_pool
 from rlkit.seeding import derive_seed
 
 if TYPE_CHECKING:
-    from rlkit.training import Run
+    from rlkit.run import Run
 
 CHUNKS_PER_WORKER = 4  # tasks go out in this many chunks per worker: a lost one costs little
 
@@ -250,6 +250,9 @@ class NES:
     )
     default_steps: ClassVar[int] = 1_000_000
     Config: ClassVar[type[NESConfig]] = NESConfig
+    spaces: ClassVar[Spaces] = Spaces(
+        observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box)
+    )
 
     def __init__(
         self,
@@ -287,15 +290,6 @@ class NES:
         self._step = 0
         self._generation = 0
         self._noise: np.ndarray | None = None
-
-    @classmethod
-    def check_spaces(
-        cls, env_id: str, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> None:
-        require_space("nes", env_id, "observation", observation_space, (gym.spaces.Box,))
-        require_space("nes", env_id, "action", action_space, (gym.spaces.Discrete, gym.spaces.Box))
-        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
-            raise UserError(f"nes needs a 1-D Box action space; {env_id} has {action_space}")
 
     @property
     def step(self) -> int:

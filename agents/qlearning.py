@@ -24,12 +24,12 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field
 
-from rlkit.agent import require_space
+from rlkit.agent import Spaces
 from rlkit.config import StrictModel
 from rlkit.schedules import Schedule
 
 if TYPE_CHECKING:
-    from rlkit.training import Run
+    from rlkit.run import Run
 
 
 class QLearningConfig(StrictModel):
@@ -79,6 +79,9 @@ class QLearning:
     paper: ClassVar[str] = "Watkins 1989, Learning from Delayed Rewards (PhD thesis)"
     default_steps: ClassVar[int] = 200_000
     Config: ClassVar[type[QLearningConfig]] = QLearningConfig
+    spaces: ClassVar[Spaces] = Spaces(
+        observation=(gym.spaces.Discrete,), action=(gym.spaces.Discrete,)
+    )
 
     def __init__(
         self,
@@ -98,13 +101,6 @@ class QLearning:
         self.q_table = np.full((self.num_states, self.num_actions), config.initial_value)
         self.rng = np.random.default_rng(seed)
         self._step = 0
-
-    @classmethod
-    def check_spaces(
-        cls, env_id: str, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> None:
-        require_space("qlearning", env_id, "observation", observation_space, (gym.spaces.Discrete,))
-        require_space("qlearning", env_id, "action", action_space, (gym.spaces.Discrete,))
 
     @property
     def step(self) -> int:

@@ -56,18 +56,17 @@ import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from rlkit.agent import require_space
+from rlkit.agent import Spaces
 from rlkit.atari import AtariSettings
 from rlkit.config import StrictModel
 from rlkit.environments import make_env
-from rlkit.errors import UserError
 from rlkit.policies import ActorCritic, RecurrentState, greedy_action, observation_tensor
 from rlkit.pool import make_pool
 from rlkit.rollout import Carry, Rollout, discounted_returns
 from rlkit.seeding import derive_seed
 
 if TYPE_CHECKING:
-    from rlkit.training import Run
+    from rlkit.run import Run
 
 
 class RPGConfig(StrictModel):
@@ -312,6 +311,9 @@ class RPG:
     paper: ClassVar[str] = "Wierstra et al. 2009, Recurrent policy gradients (Logic J. IGPL)"
     default_steps: ClassVar[int] = 200_000
     Config: ClassVar[type[RPGConfig]] = RPGConfig
+    spaces: ClassVar[Spaces] = Spaces(
+        observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box)
+    )
 
     def __init__(
         self,
@@ -330,15 +332,6 @@ class RPG:
         self._seed = seed
         self._step = 0
         self._iterations = 0
-
-    @classmethod
-    def check_spaces(
-        cls, env_id: str, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> None:
-        require_space("rpg", env_id, "observation", observation_space, (gym.spaces.Box,))
-        require_space("rpg", env_id, "action", action_space, (gym.spaces.Discrete, gym.spaces.Box))
-        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
-            raise UserError(f"rpg needs a 1-D Box action space; {env_id} has {action_space}")
 
     @property
     def step(self) -> int:

@@ -45,11 +45,10 @@ import torch
 from pydantic import Field, PositiveInt
 from torch.distributions import Distribution, kl_divergence
 
-from rlkit.agent import require_space
+from rlkit.agent import Spaces
 from rlkit.atari import AtariSettings
 from rlkit.config import StrictModel
 from rlkit.environments import make_env
-from rlkit.errors import UserError
 from rlkit.networks import Activation
 from rlkit.policies import (
     ActorCritic,
@@ -65,7 +64,7 @@ from rlkit.rollout import Carry, Rollout, gae
 from rlkit.seeding import derive_seed
 
 if TYPE_CHECKING:
-    from rlkit.training import Run
+    from rlkit.run import Run
 
 
 class TRPOConfig(StrictModel):
@@ -297,6 +296,9 @@ class TRPO:
     paper: ClassVar[str] = "Schulman et al. 2015, Trust Region Policy Optimization (ICML)"
     default_steps: ClassVar[int] = 1_000_000
     Config: ClassVar[type[TRPOConfig]] = TRPOConfig
+    spaces: ClassVar[Spaces] = Spaces(
+        observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box)
+    )
 
     def __init__(
         self,
@@ -330,17 +332,8 @@ class TRPO:
         self._iterations = 0
 
     @classmethod
-    def check_spaces(
-        cls, env_id: str, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> None:
-        require_space("trpo", env_id, "observation", observation_space, (gym.spaces.Box,))
-        require_space("trpo", env_id, "action", action_space, (gym.spaces.Discrete, gym.spaces.Box))
-        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
-            raise UserError(f"trpo needs a 1-D Box action space; {env_id} has {action_space}")
-
-    @classmethod
     def preset(
-        cls, observation_space: gym.Space[Any], action_space: gym.Space[Any] | None = None
+        cls, observation_space: gym.Space[Any], action_space: gym.Space[Any]
     ) -> dict[str, Any]:
         """Defaults for Discrete or Box actions, under YAML, flags and --set."""
         if isinstance(action_space, gym.spaces.Discrete):

@@ -1,29 +1,45 @@
-"""The interface every agent plugin implements, and the space checks agents share.
+"""The interface every agent plugin implements, and the one check of the spaces it takes.
 
 An agent is a class registered under the `rlkit.agents` entry-point group. It declares
-its hyperparameters as one `Config` model, refuses spaces it cannot handle before any
-training starts, and owns its learning loop. See agents/qlearning.py for an example.
+its hyperparameters as one `Config` model and the spaces it takes as data (`spaces`),
+and owns its learning loop, which talks to the backbone through `rlkit.run.Run`. See
+agents/qlearning.py for a whole agent, and docs/architecture.md for how a run drives it.
 
 Optional members:
-- `preset(observation_space) -> {"steps": int, "hparams": {...}}`: defaults for a kind
-  of observation (DQN: Nature values for frames, tuned MLP values for vectors), merged
-  under the YAML file, flags and `--set`. A preset that also takes an `action_space`
-  keyword argument gets the env's action space too (TRPO: Discrete vs Box values).
-- `vector_env = True`: the agent steps `run.vector_env` (settings.num_envs envs)
-  instead of the single `run.env`.
+- `preset(observation_space, action_space) -> {"steps": int, "hparams": {...}}`:
+  defaults for these spaces (DQN: Nature values for frames, tuned MLP values for
+  vectors; TRPO: Discrete vs Box values), merged under the YAML file, flags and `--set`.
+- `learns_from_signals = False`: the agent does not learn from per-step rewards (NES
+  ranks whole-episode game scores), so Atari's reward clipping and lost-life terminals
+  (`rlkit.signals`) do not apply to it, and the start banner says so.
+- `check_spaces(env_id, observation_space, action_space)` (a classmethod): checks beyond
+  `spaces`, raising UserError; plugins written before `spaces` existed may declare only it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import gymnasium as gym
 
-from rlkit.errors import UserError
+from rlkit.config import StrictModel
+from rlkit.errors import UserError, suggest
+from rlkit.registry import agent_entry_points
+from rlkit.run import Run
 
-if TYPE_CHECKING:
-    from rlkit.config import StrictModel
-    from rlkit.training import Run
+
+@dataclass(frozen=True)
+class Spaces:
+    """The observation and action spaces an agent takes (SB3's `supported_action_spaces`).
+
+    `box_action_rank`: a Box action space must have this many dimensions (1 for the
+    diagonal Gaussian policies), or None for any.
+    """
+
+    observation: tuple[type[gym.Space[Any]], ...]
+    action: tuple[type[gym.Space[Any]], ...]
+    box_action_rank: int | None = 1
 
 
 @runtime_checkable
@@ -44,12 +60,6 @@ class Agent(Protocol):
         seed: int,
     ) -> None: ...
 
-    @classmethod
-    def check_spaces(
-        cls, env_id: str, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> None:
-        """Raise UserError naming the space when the agent cannot handle these spaces."""
-
     def learn(self, total_steps: int, run: Run) -> None:
         """Train until the agent's own step count reaches `total_steps` or `run.stop_requested`."""
 
@@ -69,22 +79,58 @@ class Agent(Protocol):
         """Environment steps taken in training so far."""
 
 
-AGENT_MEMBERS = (
-    "summary",
-    "paper",
-    "default_steps",
-    "Config",
-    "check_spaces",
-    "learn",
-    "act",
-    "initial_state",
-    "state_dict",
-    "load_state_dict",
-    "step",
-)
+def load_agent(name: str) -> Any:
+    """Import the named agent plugin (only that one) and check it implements `Agent`."""
+    points = agent_entry_points()
+    if name not in points:
+        installed = ", ".join(sorted(points)) or "none"
+        raise UserError(f"unknown agent '{name}'{suggest(name, points)}; installed: {installed}")
+    point = points[name]
+    try:
+        cls = point.load()
+    except Exception as error:  # a broken plugin must not crash the CLI with a traceback
+        raise UserError(f"agent '{name}' ({point.value}) failed to import: {error}") from None
+    missing = missing_members(cls)
+    if missing:
+        raise UserError(
+            f"agent '{name}' ({point.value}) is not an rlkit agent: it lacks {', '.join(missing)}"
+        )
+    return cls
 
 
-def require_space(
+def missing_members(cls: type) -> list[str]:
+    """Members of the `Agent` protocol that `cls` lacks (the protocol is the one list)."""
+    members = [*Agent.__annotations__, *(n for n in vars(Agent) if not n.startswith("_"))]
+    found = [name for name in dict.fromkeys(members) if not hasattr(cls, name)]
+    if not hasattr(cls, "spaces") and not hasattr(cls, "check_spaces"):
+        found.append("spaces")
+    return found
+
+
+def check_spaces(
+    agent_name: str,
+    agent_cls: Any,
+    env_id: str,
+    observation_space: gym.Space[Any],
+    action_space: gym.Space[Any],
+) -> None:
+    """UserError naming the space when `agent_cls` cannot take these spaces."""
+    spaces: Spaces | None = getattr(agent_cls, "spaces", None)
+    if spaces is not None:
+        _require(agent_name, env_id, "observation", observation_space, spaces.observation)
+        _require(agent_name, env_id, "action", action_space, spaces.action)
+        rank = spaces.box_action_rank
+        shape = action_space.shape if isinstance(action_space, gym.spaces.Box) else None
+        if shape is not None and rank is not None and len(shape) != rank:
+            raise UserError(
+                f"{agent_name} needs a {rank}-D Box action space; {env_id} has {action_space}"
+            )
+    own_check = getattr(agent_cls, "check_spaces", None)
+    if own_check is not None:
+        own_check(env_id, observation_space, action_space)
+
+
+def _require(
     agent: str, env_id: str, role: str, space: gym.Space[Any], accepted: tuple[type, ...]
 ) -> None:
     """UserError unless `space` is one of the `accepted` space types."""

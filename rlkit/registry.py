@@ -4,8 +4,9 @@ Agents: group `rlkit.agents`, name = agent name, value = `module:Class`.
 Environments: group `rlkit.envs`, name = the Gymnasium id, value = `module:EnvClass`.
 
 Listing reads names (and each agent's `summary`/`paper` from its source text) without
-importing any plugin; only the agent a run names is imported. Environment plugins go
-into Gymnasium's own registry, lazily: the plugin module is imported by gymnasium.make.
+importing any plugin; `rlkit.agent.load_agent` imports only the agent a run names.
+Environment plugins go into Gymnasium's own registry, lazily: the plugin module is
+imported by gymnasium.make.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
 
-from rlkit.errors import UserError, suggest
+from rlkit.errors import UserError
 
 AGENT_GROUP = "rlkit.agents"
 ENV_GROUP = "rlkit.envs"
@@ -37,6 +37,11 @@ def _entry_points(group: str) -> dict[str, EntryPoint]:
     for point in entry_points(group=group):
         found.setdefault(point.name, point)
     return found
+
+
+def agent_entry_points() -> dict[str, EntryPoint]:
+    """Agent name -> its entry point (nothing imported)."""
+    return _entry_points(AGENT_GROUP)
 
 
 def agent_names() -> list[str]:
@@ -92,27 +97,6 @@ def list_agents() -> list[AgentInfo]:
             )
         )
     return infos
-
-
-def load_agent(name: str) -> Any:
-    """Import the named agent plugin (only that one) and check it implements the interface."""
-    points = _entry_points(AGENT_GROUP)
-    if name not in points:
-        installed = ", ".join(sorted(points)) or "none"
-        raise UserError(f"unknown agent '{name}'{suggest(name, points)}; installed: {installed}")
-    point = points[name]
-    try:
-        cls = point.load()
-    except Exception as error:  # a broken plugin must not crash the CLI with a traceback
-        raise UserError(f"agent '{name}' ({point.value}) failed to import: {error}") from None
-    from rlkit.agent import AGENT_MEMBERS
-
-    missing = [member for member in AGENT_MEMBERS if not hasattr(cls, member)]
-    if missing:
-        raise UserError(
-            f"agent '{name}' ({point.value}) is not an rlkit agent: it lacks {', '.join(missing)}"
-        )
-    return cls
 
 
 def env_plugins() -> dict[str, str]:

@@ -46,10 +46,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PositiveInt
 
 from rlkit import checkpoint
+from rlkit.agent import load_agent
 from rlkit.config import StrictModel, dump_yaml, load_yaml, merge, validate
 from rlkit.errors import UserError, suggest
 from rlkit.logger import METRICS_FILE, read_metrics, resolve_wandb_mode
-from rlkit.registry import load_agent
 from rlkit.settings import RunSettings, WandbMode
 
 SWEEP_FILE = "sweep.yaml"
@@ -363,12 +363,13 @@ def _parse_space(key: str, raw: Any, where: str) -> Space:
 
 def _check_env(settings: RunSettings, agent_cls: Any) -> None:
     """The env exists and the agent accepts its spaces (the first trial would fail anyway)."""
+    from rlkit.agent import check_spaces
     from rlkit.environments import make_env, resolve_env_id
 
     env_id = resolve_env_id(settings.env)
     env = make_env(settings.env, seed=0, env_kwargs=settings.env_kwargs, atari=settings.atari)
     try:
-        agent_cls.check_spaces(env_id, env.observation_space, env.action_space)
+        check_spaces(settings.agent, agent_cls, env_id, env.observation_space, env.action_space)
     finally:
         env.close()
 

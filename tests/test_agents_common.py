@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import rlkit
+from rlkit.agent import check_spaces, load_agent
 from rlkit.environments import make_env
 from rlkit.errors import UserError
-from rlkit.registry import agent_names, list_agents, load_agent
+from rlkit.registry import agent_names, list_agents
 
 # Small environments of different kinds; each agent is tested on the first it accepts.
 CANDIDATE_ENVS = ("rlkit/GridWorld-v0", "CartPole-v1", "Pendulum-v1")
@@ -20,7 +21,7 @@ def first_supported_env(agent_cls) -> str:
     for env_id in CANDIDATE_ENVS:
         env = make_env(env_id, seed=0)
         try:
-            agent_cls.check_spaces(env_id, env.observation_space, env.action_space)
+            check_spaces("agent", agent_cls, env_id, env.observation_space, env.action_space)
         except UserError:
             continue
         return env_id

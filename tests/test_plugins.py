@@ -126,7 +126,8 @@ def test_listing_imports_no_plugin_and_loading_imports_only_the_named_one(
 ) -> None:
     code = (
         "import sys\n"
-        "from rlkit.registry import list_agents, load_agent, register_env_plugins\n"
+        "from rlkit.agent import load_agent\n"
+        "from rlkit.registry import list_agents, register_env_plugins\n"
         "names = [a.name for a in list_agents()]\n"
         "register_env_plugins()\n"
         "assert 'firstaction' in names and 'qlearning' in names, names\n"

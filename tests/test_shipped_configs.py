@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from rlkit.agent import load_agent
 from rlkit.config import load_yaml, merge, validate
 from rlkit.environments import resolve_env_id
-from rlkit.registry import load_agent
 from rlkit.settings import RunSettings
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))

@@ -198,11 +198,13 @@ def test_refuses_a_dict_observation_before_any_worker_starts(tmp_path: Path) -> 
 
 
 def test_refuses_a_multi_dimensional_box_action(tmp_path: Path) -> None:
+    from rlkit.agent import check_spaces
     from rlkit.agents.trpo import TRPO
     from rlkit.errors import UserError
 
-    with pytest.raises(UserError, match="1-D Box action space"):
-        TRPO.check_spaces("X-v0", gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (2, 2)))
+    box, square = gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (2, 2))
+    with pytest.raises(UserError, match="trpo needs a 1-D Box action space; X-v0 has Box"):
+        check_spaces("trpo", TRPO, "X-v0", box, square)
 
 
 # ---------------------------------------------------------------- runs
@@ -257,15 +259,11 @@ def test_pendulum_reaches_minus_250(tmp_path: Path) -> None:
     assert stats.mean >= -250, stats.summary()
 
 
-def test_preset_follows_the_action_space_and_old_presets_still_work() -> None:
-    from rlkit.agents.dqn import DQN
+def test_preset_follows_the_action_space() -> None:
     from rlkit.agents.trpo import TRPO
-    from rlkit.training import _preset
 
     box = gym.spaces.Box(-1.0, 1.0, (3,))
-    discrete = _preset(TRPO, box, gym.spaces.Discrete(2))["hparams"]
-    continuous = _preset(TRPO, box, gym.spaces.Box(-2.0, 2.0, (1,)))["hparams"]
+    discrete = TRPO.preset(box, gym.spaces.Discrete(2))["hparams"]
+    continuous = TRPO.preset(box, gym.spaces.Box(-2.0, 2.0, (1,)))["hparams"]
     assert discrete["cg_damping"] == 1e-3 and "gamma" not in discrete
     assert continuous["gamma"] == 0.9 and continuous["value_epochs"] == 15
-    # a preset that takes only the observation space is called as before
-    assert _preset(DQN, box, gym.spaces.Discrete(2))["hparams"]["double_dqn"] is True
