@@ -38,10 +38,9 @@ machines); the learner's optimiser is the paper's "shared RMSProp".
 from __future__ import annotations
 
 import os
-import sys
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, SupportsFloat
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -50,26 +49,22 @@ from pydantic import Field, PositiveInt
 from torch import nn
 
 from rlkit.agent import Spaces
-from rlkit.atari import AtariSettings, LifeLossTerminals
 from rlkit.config import StrictModel
-from rlkit.environments import make_env
 from rlkit.networks import Activation, is_image_space
 from rlkit.policies import (
     ActorCritic,
     RecurrentState,
+    act_greedily,
     flat_gradient,
     flat_parameters,
-    greedy_action,
-    observation_tensor,
     set_flat_gradients,
     set_flat_parameters,
 )
 from rlkit.pool import make_pool
 from rlkit.rollout import Carry, Rollout, collect_envs, discounted_returns
+from rlkit.run import Run
 from rlkit.seeding import derive_seed
-
-if TYPE_CHECKING:
-    from rlkit.run import Run
+from rlkit.workers import TorchStream, WorkerSetup
 
 
 class A3CConfig(StrictModel):
@@ -160,29 +155,6 @@ def a3c_loss(
     return loss, metrics
 
 
-class LifeLossRecorder(gym.Wrapper[Any, Any, Any, Any]):
-    """Notes, per step, whether a life was lost (for `episodic_life`); the game goes on."""
-
-    def __init__(self, env: gym.Env[Any, Any]) -> None:
-        super().__init__(env)
-        self.life_loss = LifeLossTerminals(1)
-        self.lost: list[bool] = []
-
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        observation, info = self.env.reset(**kwargs)
-        self.life_loss.start({"lives": np.array([info["lives"]])})
-        return observation, info
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        ended = self.life_loss(np.array([terminated]), {"lives": np.array([info["lives"]])}, NO)
-        self.lost.append(bool(ended[0]))
-        return observation, reward, terminated, truncated, info
-
-
-NO = np.zeros(1, dtype=bool)
-
-
 @dataclass
 class GradientResult:
     """What a worker returns: the gradient, the version it used, and what it saw."""
@@ -197,54 +169,53 @@ class GradientResult:
     pid: int = 0
 
 
-class A3CWorker:
-    """One env and one network copy; `gradients` is all the learner calls."""
+def build_network(
+    config: A3CConfig, observation_space: gym.Space[Any], action_space: gym.Space[Any]
+) -> ActorCritic:
+    """Shared torso (Nature CNN for frames, else MLP), optional LSTM, both heads."""
+    return ActorCritic(
+        observation_space,
+        action_space,
+        hidden=config.mlp_hidden,
+        activation=config.activation,
+        lstm_size=config.lstm_size,
+        shared_torso=config.shared_torso,
+    )
 
-    def __init__(
-        self,
-        *,
-        env: str,
-        seed: int,
-        env_kwargs: dict[str, Any],
-        atari: AtariSettings,
-        config: A3CConfig,
-        clip_rewards: bool,
-        episodic_life: bool,
-    ) -> None:
-        torch.set_num_threads(1)  # one core per worker; the learner has its own
-        # the worker's own torch RNG stream (actions), kept apart from the process's, so
-        # in-process workers sample as Ray workers do
-        self.torch_rng = torch.Generator().manual_seed(seed).get_state()
+
+class A3CWorker:
+    """`envs_per_worker` envs and one network copy; `gradients` is all the learner calls."""
+
+    def __init__(self, setup: WorkerSetup, *, config: A3CConfig) -> None:
+        made = setup.start()  # env 0 plays on the worker's seed; any others on derived seeds
+        others = [derive_seed(setup.seed, "env", i) for i in range(1, config.envs_per_worker)]
+        self.envs = [made, *(setup.make_env(seed) for seed in others)]
+        self.stream = TorchStream(setup.seed)  # actions: the worker's own stream
+        self.signals = setup.signals
         self.config = config
-        self.clip_rewards = clip_rewards
-        # env 0 plays on the worker's seed; any others on seeds derived from it
-        seeds = [seed] + [derive_seed(seed, "env", i) for i in range(1, config.envs_per_worker)]
-        made = [make_env(env, seed=s, env_kwargs=env_kwargs, atari=atari) for s in seeds]
-        self.recorders = [LifeLossRecorder(one) for one in made] if episodic_life else []
-        self.envs: list[gym.Env[Any, Any]] = list(self.recorders) or made
-        first = self.envs[0]
-        self.policy = A3C.network(config, first.observation_space, first.action_space)
-        self.carries = [Carry.start(one, self.policy, seed=None) for one in self.envs]
+        self.policy = build_network(config, made.observation_space, made.action_space)
+        self.carries = [Carry.start(env, self.policy, seed=None) for env in self.envs]
         self.parameters = list(self.policy.parameters())
 
     def gradients(self, weights: np.ndarray, version: int, n_steps: int) -> GradientResult:
         """Load `weights`, act `n_steps` in each env, return the A3C loss's gradient on them."""
         set_flat_parameters(self.parameters, torch.tensor(weights))  # Ray's are read-only
-        for recorder in self.recorders:
-            recorder.lost.clear()
-        with torch.random.fork_rng(devices=[]):
-            torch.set_rng_state(self.torch_rng)
+        with self.stream:
             rollout, self.carries = collect_envs(
-                self.envs, self.policy, self.carries, n_steps, version=version, acting_only=True
-            )  # the loss recomputes values and log-probs
-            self.torch_rng = torch.get_rng_state()
-        rewards = torch.sign(rollout.rewards) if self.clip_rewards else rollout.rewards
-        terminated = rollout.terminated
-        if self.recorders:  # a lost life is terminal for learning
-            lost = torch.tensor([recorder.lost for recorder in self.recorders])
-            terminated = terminated | lost.T
+                self.envs,
+                self.policy,
+                self.carries,
+                n_steps,
+                version=version,
+                acting_only=True,  # the loss recomputes values and log-probs
+                signals=self.signals,
+            )
         returns = discounted_returns(
-            rewards, terminated, rollout.truncated, rollout.bootstrap_values, self.config.gamma
+            rollout.rewards,
+            rollout.terminated,
+            rollout.truncated,
+            rollout.bootstrap_values,
+            self.config.gamma,
         )
         loss, metrics = a3c_loss(self.policy, rollout, returns, self.config)
         gradients = flat_gradient(loss, self.parameters)
@@ -282,7 +253,7 @@ class A3C:
         self.config = config
         self.action_space = action_space
         torch.manual_seed(seed)
-        self.policy = self.network(config, observation_space, action_space)
+        self.policy = build_network(config, observation_space, action_space)
         parameters = list(self.policy.parameters())
         self.optimizer: torch.optim.Optimizer
         if config.optimizer == "rmsprop":
@@ -305,20 +276,6 @@ class A3C:
         if is_image_space(observation_space):
             return {}
         return {"steps": FLAT_OBSERVATION_STEPS, "hparams": dict(FLAT_OBSERVATION_PRESET)}
-
-    @staticmethod
-    def network(
-        config: A3CConfig, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> ActorCritic:
-        """Shared torso (Nature CNN for frames, else MLP), optional LSTM, both heads."""
-        return ActorCritic(
-            observation_space,
-            action_space,
-            hidden=config.mlp_hidden,
-            activation=config.activation,
-            lstm_size=config.lstm_size,
-            shared_torso=config.shared_torso,
-        )
 
     @property
     def step(self) -> int:
@@ -347,22 +304,22 @@ class A3C:
     def learn(self, total_steps: int, run: Run) -> None:
         """Keep every worker computing a gradient; apply each, send that worker new weights."""
         cfg, settings = self.config, run.settings
-        kwargs = [
-            {
-                "env": settings.env,
+        setups = [
+            WorkerSetup(
+                index=i,
                 # derived from the step too, so a resumed run's workers play new episodes
-                "seed": derive_seed(settings.seed, "worker", self._step * settings.workers + i),
-                "env_kwargs": settings.env_kwargs,
-                "atari": settings.atari,
-                "config": cfg,
-                "clip_rewards": run.clip_rewards,
-                "episodic_life": run.episodic_life,
-            }
+                seed=derive_seed(settings.seed, "worker", self._step * settings.workers + i),
+                reset_seed=0,
+                make_env=run.make_env,
+                signals=run.signals,
+                threads=1,
+            )
             for i in range(settings.workers)
         ]
+        kwargs = [{"setup": setup, "config": cfg} for setup in setups]
 
         def note(message: str) -> None:
-            print(f"rlkit: a3c: {message}", file=sys.stderr, flush=True)
+            run.note(message)
             if "replaced" in message:
                 run.logger.log(self._step, {"workers/restarts": float(pool.restarts)})
 
@@ -370,9 +327,8 @@ class A3C:
             A3CWorker, kwargs, backend=settings.pool, address=settings.address, on_event=note
         )
         with pool:
-            startup = float(getattr(pool, "startup_seconds", 0.0))
-            if startup:
-                run.logger.log(self._step, {"time/ray_startup": round(startup, 3)})
+            if pool.startup_seconds:
+                run.logger.log(self._step, {"time/ray_startup": round(pool.startup_seconds, 3)})
             order: deque[int] = deque()  # workers in the order their calls were submitted
             asked: dict[int, int] = {}  # steps each outstanding call will take
             arrived: dict[int, GradientResult] = {}
@@ -408,19 +364,12 @@ class A3C:
                 window.append(
                     {**result.metrics, "train/grad_norm": norm, "train/staleness": staleness}
                 )
-                run.logger.episodes_finished(
-                    self._step,
-                    result.episode_returns,
-                    result.episode_lengths,
-                    result.episode_successes,
-                )
+                run.logger.log_episodes(self._step, result)
                 submit(index)
+                summary = None
                 if self._step // settings.log_every > previous // settings.log_every:
-                    run.logger.log(self._step, self._summary(window))
-                    window = []
-                run.logger.tick(self._step)
-                run.maybe_evaluate(self)
-                run.maybe_checkpoint(self)
+                    summary, window = self._summary(window), []
+                run.end_iteration(self, summary)
 
     def _summary(self, window: list[dict[str, float]]) -> dict[str, float]:
         metrics = {name: float(np.mean([row[name] for row in window])) for name in window[0]}
@@ -431,13 +380,7 @@ class A3C:
 
     def act(self, observation: Any, state: RecurrentState | None) -> tuple[Any, Any]:
         """Greedy action (the most probable, or the Gaussian mean), with the next LSTM state."""
-        with torch.no_grad():
-            distribution, _, state = self.policy.step(
-                observation_tensor(observation).unsqueeze(0),
-                state,
-                torch.zeros(1, dtype=torch.bool),
-            )
-        return greedy_action(distribution, self.action_space), state
+        return act_greedily(self.policy, self.action_space, observation, state)
 
     def initial_state(self) -> RecurrentState | None:
         return self.policy.initial_state(1)

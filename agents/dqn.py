@@ -37,7 +37,6 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import nn
 
 from rlkit.agent import Spaces
-from rlkit.atari import LifeLossTerminals
 from rlkit.config import StrictModel
 from rlkit.environments import success_of
 from rlkit.networks import NatureCNN, QNetwork, build_torso, is_image_space, resolve_device
@@ -294,7 +293,7 @@ class DQN:
         updates_from = self._step + warmup if self._step else warmup
         observations, info = envs.reset(seed=run.reset_seed(self._step))
         buffer.start_episodes(np.arange(num_envs), observations)
-        life_loss = LifeLossTerminals(num_envs) if run.episodic_life else None
+        life_loss = run.signals.life_loss(num_envs)
         if life_loss is not None:
             life_loss.start(info)
         resetting = np.zeros(num_envs, dtype=bool)  # NEXT_STEP autoreset: this step resets
@@ -305,7 +304,7 @@ class DQN:
             actions = self._explore(observations, self.epsilon(total_steps))
             next_observations, rewards, terminated, truncated, info = envs.step(actions)
             stepped = np.flatnonzero(~resetting)
-            learn_rewards = np.sign(rewards) if run.clip_rewards else rewards
+            learn_rewards = run.signals.rewards(rewards)
             if life_loss is not None:
                 terminated_for_learning = life_loss(terminated, info, resetting)
             else:

@@ -47,9 +47,8 @@ CartPole without velocities (observation scaling); docs/rpg.md has the measureme
 from __future__ import annotations
 
 import itertools
-import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import torch
@@ -57,16 +56,12 @@ from pydantic import Field, PositiveInt
 from torch import nn
 
 from rlkit.agent import Spaces
-from rlkit.atari import AtariSettings
 from rlkit.config import StrictModel
-from rlkit.environments import make_env
-from rlkit.policies import ActorCritic, RecurrentState, greedy_action, observation_tensor
-from rlkit.pool import make_pool
+from rlkit.policies import ActorCritic, RecurrentState, act_greedily
 from rlkit.rollout import Carry, Rollout, discounted_returns
-from rlkit.seeding import derive_seed
-
-if TYPE_CHECKING:
-    from rlkit.run import Run
+from rlkit.run import Run
+from rlkit.signals import LearningSignals
+from rlkit.workers import TorchStream, WorkerSetup
 
 
 class RPGConfig(StrictModel):
@@ -191,88 +186,33 @@ def rpg_loss(
     return loss, metrics
 
 
-class ObservationNormalizer(nn.Module):
-    """(x - mean) / std from running statistics over every batch seen, clipped to +-10.
-
-    The statistics are buffers, so they travel with the weights to the workers and into
-    checkpoints; the learner updates them after each step (Chan et al. 1979's merge).
-    """
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(size))
-        self.register_buffer("var", torch.ones(size))
-        self.register_buffer("count", torch.tensor(1e-4))
-
-    def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        mean, var = self.get_buffer("mean"), self.get_buffer("var")
-        return ((observations - mean) / torch.sqrt(var + 1e-8)).clamp(-10.0, 10.0)
-
-    @torch.no_grad()
-    def update(self, observations: torch.Tensor) -> None:
-        """Merge the statistics of `observations` [B, size] into the running ones."""
-        mean, var, count = self.get_buffer("mean"), self.get_buffer("var"), self.get_buffer("count")
-        batch = float(len(observations))
-        batch_mean, batch_var = observations.mean(dim=0), observations.var(dim=0, unbiased=False)
-        total = count + batch
-        delta = batch_mean - mean
-        mean += delta * batch / total
-        var.copy_((var * count + batch_var * batch + delta**2 * count * batch / total) / total)
-        count.copy_(total)
-
-
 def build_policy(
     observation_space: gym.Space[Any], action_space: gym.Space[Any], cfg: RPGConfig
 ) -> ActorCritic:
-    """The ActorCritic with `cfg`'s widths, its LSTM forget-gate biases at `forget_bias`."""
-    policy = ActorCritic(
+    """The ActorCritic with `cfg`'s widths, forget-gate bias and observation scaling."""
+    return ActorCritic(
         observation_space,
         action_space,
         hidden=cfg.hidden,
         lstm_size=cfg.lstm_size,
         shared_torso=cfg.shared_torso,
+        forget_bias=cfg.forget_bias,
+        normalize_observations=cfg.normalize_observations,
     )
-    shape = observation_space.shape
-    if cfg.normalize_observations and shape is not None and len(shape) == 1:
-        normalizer = ObservationNormalizer(int(shape[0]))
-        policy.encoder = nn.Sequential(normalizer, policy.encoder)
-        if policy.value_encoder is not None:
-            policy.value_encoder = nn.Sequential(normalizer, policy.value_encoder)
-    for lstm in (policy.lstm, policy.value_lstm):
-        if lstm is not None:
-            size = lstm.hidden_size
-            with torch.no_grad():  # PyTorch gate order: input, forget, cell, output
-                lstm.get_parameter("bias_ih_l0")[size : 2 * size].fill_(cfg.forget_bias)
-                lstm.get_parameter("bias_hh_l0")[size : 2 * size].zero_()
-    return policy
 
 
 class RPGWorker:
     """One env and a policy copy; keeps its env and sampling RNG across calls."""
 
-    def __init__(
-        self,
-        *,
-        env_id: str,
-        env_kwargs: dict[str, Any],
-        atari: AtariSettings,
-        index: int,
-        seed: int,
-        reset_seed: int,
-        config: dict[str, Any],
-        threads: int | None,
-    ) -> None:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        self.index = index
-        self.env = make_env(env_id, seed=seed, env_kwargs=env_kwargs, atari=atari)
-        # the worker's own torch stream: in-process workers leave the learner's untouched
-        self.torch_rng = torch.Generator().manual_seed(seed).get_state()
-        with torch.random.fork_rng(devices=[]):
-            self.policy = build_policy(
-                self.env.observation_space, self.env.action_space, RPGConfig(**config)
-            )
-        self.carry = Carry.start(self.env, self.policy, seed=reset_seed)
+    def __init__(self, setup: WorkerSetup, *, config: dict[str, Any]) -> None:
+        self.index = setup.index
+        self.env = setup.start()
+        self.stream = TorchStream(setup.seed)
+        self.signals = LearningSignals()  # not yet the run's Atari signals for rpg
+        with TorchStream.isolated():
+            space = self.env.observation_space
+            self.policy = build_policy(space, self.env.action_space, RPGConfig(**config))
+        self.carry = Carry.start(self.env, self.policy, seed=setup.reset_seed)
 
     def rollout(
         self,
@@ -291,16 +231,15 @@ class RPGWorker:
         self.policy.load_state_dict(weights)
         if not self.carry.episode_start:  # a cut episode (the budget's end) is not resumed
             self.carry = Carry.start(self.env, self.policy, seed=None)
-        with torch.random.fork_rng(devices=[]):
-            torch.set_rng_state(self.torch_rng)
+        with self.stream:
             rollout, self.carry = self.carry.collect(
                 self.env,
                 self.policy,
                 steps[self.index],
                 whole_episodes=whole_episodes,
                 version=version,
+                signals=self.signals,
             )
-            self.torch_rng = torch.get_rng_state()
         return rollout
 
 
@@ -329,7 +268,7 @@ class RPG:
         torch.manual_seed(seed)
         self.policy = build_policy(observation_space, action_space, config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
-        self._seed = seed
+        self.seed = seed
         self._step = 0
         self._iterations = 0
 
@@ -337,44 +276,11 @@ class RPG:
     def step(self) -> int:
         return self._step
 
-    def _worker_kwargs(self, run: Run) -> list[dict[str, Any]]:
-        settings = run.settings
-        seeds = [derive_seed(self._seed, "worker", index=i) for i in range(settings.workers)]
-        # a resumed run starts its workers' envs on fresh episodes, seeded apart
-        reset_seeds = [derive_seed(seed, "worker", index=self._step) for seed in seeds]
-        print(
-            f"rlkit: rpg: {settings.workers} {settings.pool} workers, seeds {seeds}",
-            file=sys.stderr,
-        )
-        return [
-            {
-                "index": index,
-                "env_id": settings.env,
-                "env_kwargs": settings.env_kwargs,
-                "atari": settings.atari,
-                "seed": seed,
-                "reset_seed": seed if self._step == 0 else reset_seed,
-                "config": self.config.model_dump(),
-                "threads": settings.threads,
-            }
-            for index, (seed, reset_seed) in enumerate(zip(seeds, reset_seeds, strict=True))
-        ]
-
     def learn(self, total_steps: int, run: Run) -> None:
         """Collect whole episodes on the workers, then one REINFORCE step through the LSTM."""
         cfg = self.config
-        settings = run.settings
-
-        def note(message: str) -> None:
-            print(f"rlkit: rpg: {message}", file=sys.stderr)
-
-        with make_pool(
-            RPGWorker,
-            self._worker_kwargs(run),
-            backend=settings.pool,
-            address=settings.address,
-            on_event=note,
-        ) as pool:
+        kwargs = {"config": cfg.model_dump()}
+        with run.start_workers(RPGWorker, self, self.seed, kwargs) as pool:
             while self._step < total_steps and not run.stop_requested:
                 # the last iteration shares out the steps left and cuts its episodes there
                 # (they bootstrap from the baseline), so a run ends on its exact budget
@@ -392,18 +298,10 @@ class RPG:
                 rollouts = [rollout for rollout in results if rollout is not None]
                 for rollout in rollouts:
                     self._step += rollout.steps
-                    run.logger.episodes_finished(
-                        self._step,
-                        rollout.episode_returns,
-                        rollout.episode_lengths,
-                        rollout.episode_successes,
-                    )
+                    run.logger.log_episodes(self._step, rollout)
                 metrics = self._update(episode_batch(rollouts, cfg.gamma))
                 self._iterations += 1
-                run.logger.log(self._step, metrics)
-                run.logger.tick(self._step)
-                run.maybe_evaluate(self)
-                run.maybe_checkpoint(self)
+                run.end_iteration(self, metrics)
 
     def _update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         loss, metrics = rpg_loss(self.policy, batch, self.config)
@@ -416,20 +314,14 @@ class RPG:
             metrics["train/grad_norm"] = float(norm)
             metrics["train/value_grad_norm"] = float(value_norm)
         self.optimizer.step()
-        for module in self.policy.encoder.modules():  # after the step: the acted-on stats
-            if isinstance(module, ObservationNormalizer):
-                module.update(batch["observations"][batch["mask"]])
+        # after the step: the statistics the workers acted on
+        self.policy.update_normalizer(batch["observations"][batch["mask"]])
         metrics["train/episodes"] = float(batch["mask"].shape[1])
         return metrics
 
     def act(self, observation: Any, state: RecurrentState | None) -> tuple[Any, Any]:
         """Evaluation policy: argmax (Discrete) or mean (Box), carrying the LSTM state."""
-        tensor = observation_tensor(observation).unsqueeze(0)
-        with torch.inference_mode():
-            distribution, _, state = self.policy.step(
-                tensor, state, torch.zeros(1, dtype=torch.bool)
-            )
-        return greedy_action(distribution, self.action_space), state
+        return act_greedily(self.policy, self.action_space, observation, state)
 
     def initial_state(self) -> RecurrentState | None:
         """Zero LSTM state (None for the memoryless variant)."""

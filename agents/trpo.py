@@ -35,9 +35,8 @@ A resumed run restarts its workers' envs on fresh episodes (seeded from the step
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -46,25 +45,20 @@ from pydantic import Field, PositiveInt
 from torch.distributions import Distribution, kl_divergence
 
 from rlkit.agent import Spaces
-from rlkit.atari import AtariSettings
 from rlkit.config import StrictModel
-from rlkit.environments import make_env
 from rlkit.networks import Activation
 from rlkit.policies import (
     ActorCritic,
     GaussianHead,
+    act_greedily,
     flat_gradient,
     flat_parameters,
-    greedy_action,
-    observation_tensor,
     set_flat_parameters,
 )
-from rlkit.pool import make_pool
 from rlkit.rollout import Carry, Rollout, gae
-from rlkit.seeding import derive_seed
-
-if TYPE_CHECKING:
-    from rlkit.run import Run
+from rlkit.run import Run
+from rlkit.signals import LearningSignals
+from rlkit.workers import TorchStream, WorkerSetup
 
 
 class TRPOConfig(StrictModel):
@@ -249,43 +243,38 @@ def fit_value(
     return float(loss.detach())
 
 
+def build_policy(
+    observation_space: gym.Space[Any],
+    action_space: gym.Space[Any],
+    hidden: list[int],
+    activation: Activation,
+) -> ActorCritic:
+    """Separate policy and value networks (the value function is fitted on its own)."""
+    return ActorCritic(
+        observation_space, action_space, hidden=hidden, shared_torso=False, activation=activation
+    )
+
+
 class TRPOWorker:
     """One env and a policy copy; keeps its env, episode and sampling RNG across calls."""
 
-    def __init__(
-        self,
-        *,
-        env_id: str,
-        env_kwargs: dict[str, Any],
-        atari: AtariSettings,
-        seed: int,
-        reset_seed: int,
-        hidden: list[int],
-        activation: Activation,
-        threads: int | None,
-    ) -> None:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        self.env = make_env(env_id, seed=seed, env_kwargs=env_kwargs, atari=atari)
-        # the worker's own torch stream: in-process workers leave the learner's untouched
-        self.torch_rng = torch.Generator().manual_seed(seed).get_state()
-        with torch.random.fork_rng(devices=[]):
-            self.policy = ActorCritic(
-                self.env.observation_space,
-                self.env.action_space,
-                hidden=hidden,
-                shared_torso=False,
-                activation=activation,
-            )
-        self.carry = Carry.start(self.env, self.policy, seed=reset_seed)
+    def __init__(self, setup: WorkerSetup, *, hidden: list[int], activation: Activation) -> None:
+        self.env = setup.start()
+        self.stream = TorchStream(setup.seed)
+        # Atari: learns from clipped rewards; lost lives are not yet terminal for trpo
+        self.signals = LearningSignals(clip_rewards=setup.signals.clip_rewards)
+        with TorchStream.isolated():
+            space = self.env.observation_space
+            self.policy = build_policy(space, self.env.action_space, hidden, activation)
+        self.carry = Carry.start(self.env, self.policy, seed=setup.reset_seed)
 
     def rollout(self, weights: dict[str, torch.Tensor], version: int, steps: int) -> Rollout:
         """`steps` env steps with the sent weights, continuing where the last call stopped."""
         self.policy.load_state_dict(weights)
-        with torch.random.fork_rng(devices=[]):
-            torch.set_rng_state(self.torch_rng)
-            rollout, self.carry = self.carry.collect(self.env, self.policy, steps, version=version)
-            self.torch_rng = torch.get_rng_state()
+        with self.stream:
+            rollout, self.carry = self.carry.collect(
+                self.env, self.policy, steps, version=version, signals=self.signals
+            )
         return rollout
 
 
@@ -309,15 +298,10 @@ class TRPO:
         seed: int,
     ) -> None:
         self.config = config
-        self.observation_space = observation_space
         self.action_space = action_space
         torch.manual_seed(seed)
-        self.policy = ActorCritic(
-            observation_space,
-            action_space,
-            hidden=config.hidden,
-            shared_torso=False,
-            activation=config.activation,
+        self.policy = build_policy(
+            observation_space, action_space, config.hidden, config.activation
         )
         head = self.policy.policy_head
         if isinstance(head, GaussianHead):
@@ -327,7 +311,7 @@ class TRPO:
             self.policy.value_parameters(), lr=config.value_learning_rate
         )
         self.rng = np.random.default_rng(seed)
-        self._seed = seed
+        self.seed = seed
         self._step = 0
         self._iterations = 0
 
@@ -346,44 +330,11 @@ class TRPO:
     def step(self) -> int:
         return self._step
 
-    def _worker_kwargs(self, run: Run) -> list[dict[str, Any]]:
-        settings = run.settings
-        seeds = [derive_seed(self._seed, "worker", index=i) for i in range(settings.workers)]
-        # a resumed run starts its workers' envs on fresh episodes, seeded apart
-        reset_seeds = [derive_seed(seed, "worker", index=self._step) for seed in seeds]
-        print(
-            f"rlkit: trpo: {settings.workers} {settings.pool} workers, seeds {seeds}",
-            file=sys.stderr,
-        )
-        return [
-            {
-                "env_id": settings.env,
-                "env_kwargs": settings.env_kwargs,
-                "atari": settings.atari,
-                "seed": seed,
-                "reset_seed": seed if self._step == 0 else reset_seed,
-                "hidden": list(self.config.hidden),
-                "activation": self.config.activation,
-                "threads": settings.threads,
-            }
-            for seed, reset_seed in zip(seeds, reset_seeds, strict=True)
-        ]
-
     def learn(self, total_steps: int, run: Run) -> None:
         """Collect on the workers, take one trust-region step, fit the value function."""
         cfg = self.config
-        settings = run.settings
-
-        def note(message: str) -> None:
-            print(f"rlkit: trpo: {message}", file=sys.stderr)
-
-        with make_pool(
-            TRPOWorker,
-            self._worker_kwargs(run),
-            backend=settings.pool,
-            address=settings.address,
-            on_event=note,
-        ) as pool:
+        kwargs = {"hidden": list(cfg.hidden), "activation": cfg.activation}
+        with run.start_workers(TRPOWorker, self, self.seed, kwargs) as pool:
             while self._step < total_steps and not run.stop_requested:
                 remaining = math.ceil((total_steps - self._step) / pool.size)
                 steps = min(cfg.steps_per_worker, remaining)
@@ -392,20 +343,10 @@ class TRPO:
                 batch = Rollout.concatenate(rollouts)
                 self._step += batch.steps
                 for rollout in rollouts:
-                    run.logger.episodes_finished(
-                        self._step,
-                        rollout.episode_returns,
-                        rollout.episode_lengths,
-                        rollout.episode_successes,
-                    )
-                if run.clip_rewards:  # Atari: rewards clipped to [-1, 1] for learning only
-                    batch.rewards = batch.rewards.sign()
+                    run.logger.log_episodes(self._step, rollout)
                 metrics = self._update(batch)
                 self._iterations += 1
-                run.logger.log(self._step, metrics)
-                run.logger.tick(self._step)
-                run.maybe_evaluate(self)
-                run.maybe_checkpoint(self)
+                run.end_iteration(self, metrics)
 
     def _update(self, batch: Rollout) -> dict[str, float]:
         cfg = self.config
@@ -437,10 +378,8 @@ class TRPO:
 
     def act(self, observation: Any, state: Any = None) -> tuple[Any, None]:
         """Evaluation policy: the Gaussian's mean (clipped to the bounds) or the argmax."""
-        tensor = observation_tensor(observation).unsqueeze(0)
-        with torch.inference_mode():
-            distribution = policy_distribution(self.policy, tensor)
-        return greedy_action(distribution, self.action_space), None
+        action, _ = act_greedily(self.policy, self.action_space, observation, None)
+        return action, None
 
     def initial_state(self) -> None:
         return None

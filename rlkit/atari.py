@@ -29,7 +29,7 @@ What the settings mean, as both paths implement them:
 - `episodic_life` in these factories: a life loss ends the episode, and the next reset
   restarts the game (ale-py semantics), so an agent would only ever play first lives.
   rlkit's env factory (`rlkit.environments`) therefore passes it off, and learners
-  apply Mnih et al.'s version with `LifeLossTerminals`: a lost life is terminal for
+  apply Mnih et al.'s version (`rlkit.signals.LifeLossTerminals`): a lost life is terminal for
   the update target, while the game goes on.
 - truncation: after `max_episode_frames` frames since the reset's no-ops.
 - the frame stack starts as zeros, the first frame last.
@@ -380,28 +380,3 @@ def make_atari_vector_env(
     vector_env.action_space.seed(seed)
     vector_env.single_action_space.seed(seed)
     return vector_env
-
-
-class LifeLossTerminals:
-    """Mnih et al. (2015)'s episodic life, for learning only: a lost life is terminal.
-
-    The game is not reset, so the agent plays every life and episodes (and logged
-    returns) are whole games. Call once per vector-env step with its `info`.
-    """
-
-    def __init__(self, num_envs: int) -> None:
-        self._lives = np.zeros(num_envs, dtype=np.int64)
-
-    def start(self, info: dict[str, Any]) -> None:
-        """Record the lives after a reset."""
-        self._lives = np.asarray(info["lives"], dtype=np.int64).copy()
-
-    def __call__(
-        self, terminated: NDArray[np.bool_], info: dict[str, Any], resetting: NDArray[np.bool_]
-    ) -> NDArray[np.bool_]:
-        """`terminated`, plus every env that lost a life on this step (not on a reset)."""
-        lives = np.asarray(info["lives"], dtype=np.int64)
-        lost = (lives < self._lives) & ~resetting
-        self._lives = lives.copy()
-        result: NDArray[np.bool_] = terminated | lost
-        return result

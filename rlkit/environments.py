@@ -100,7 +100,7 @@ class ReportSuccess(gym.Wrapper[Any, Any, Any, Any]):
 
 
 def _whole_games(settings: AtariSettings) -> AtariSettings:
-    """Episodes are whole games: learners apply `episodic_life` (rlkit.atari.LifeLossTerminals)."""
+    """Episodes are whole games: learners apply `episodic_life` (`rlkit.signals`)."""
     return settings.model_copy(update={"episodic_life": False})
 
 

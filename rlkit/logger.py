@@ -21,12 +21,20 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 METRICS_FILE = "metrics.jsonl"
 RECENT_EPISODES = 100
 
 Report = Callable[[int, dict[str, float]], None]
+
+
+class FinishedEpisodes(Protocol):
+    """Episodes a worker finished (`rlkit.rollout.Rollout`, A3C's gradient result)."""
+
+    episode_returns: list[float]
+    episode_lengths: list[int]
+    episode_successes: list[bool | None]
 
 
 def resolve_wandb_mode(requested: str | None) -> str:
@@ -150,6 +158,12 @@ class Logger:
         """Report several finished training episodes (a worker's rollout), all at `step`."""
         for episode_return, length, success in zip(returns, lengths, successes, strict=True):
             self.episode(step, episode_return, length, success)
+
+    def log_episodes(self, step: int, finished: FinishedEpisodes) -> None:
+        """Report the episodes a worker finished, all at `step`."""
+        self.episodes_finished(
+            step, finished.episode_returns, finished.episode_lengths, finished.episode_successes
+        )
 
     def tick(self, step: int) -> None:
         """Advance the progress bar; every `log_every` steps also log time/sps."""

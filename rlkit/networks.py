@@ -10,6 +10,8 @@
   combines a state value and mean-centred advantages.
 - `build_torso(observation_space)`: the Nature CNN for image stacks (C, H, W) of
   uint8, an MLP for flat Box observations (`activation` applies to the MLP only).
+- `ObservationNormalizer`: vector observations scaled by running mean and std, a
+  module in front of a torso (`ActorCritic(normalize_observations=True)`).
 """
 
 from __future__ import annotations
@@ -102,6 +104,37 @@ class DuelingHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         advantage = self.advantage(features)
         return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)  # type: ignore[no-any-return]
+
+
+class ObservationNormalizer(nn.Module):
+    """(x - mean) / std from running statistics over every batch seen, clipped to +-10.
+
+    The statistics are buffers, so they travel with the weights to workers and into
+    checkpoints; the learner merges each batch in with `update` (Chan et al. 1979's
+    parallel variance), after its step, so workers act on the statistics it learned with.
+    """
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(size))
+        self.register_buffer("var", torch.ones(size))
+        self.register_buffer("count", torch.tensor(1e-4))
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        mean, var = self.get_buffer("mean"), self.get_buffer("var")
+        return ((observations - mean) / torch.sqrt(var + 1e-8)).clamp(-10.0, 10.0)
+
+    @torch.no_grad()
+    def update(self, observations: torch.Tensor) -> None:
+        """Merge the statistics of `observations` [B, size] into the running ones."""
+        mean, var, count = self.get_buffer("mean"), self.get_buffer("var"), self.get_buffer("count")
+        batch = float(len(observations))
+        batch_mean, batch_var = observations.mean(dim=0), observations.var(dim=0, unbiased=False)
+        total = count + batch
+        delta = batch_mean - mean
+        mean += delta * batch / total
+        var.copy_((var * count + batch_var * batch + delta**2 * count * batch / total) / total)
+        count.copy_(total)
 
 
 def is_image_space(space: gym.Space[Any]) -> bool:

@@ -47,7 +47,7 @@ from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from rlkit.errors import UserError
-from rlkit.networks import Activation, build_torso
+from rlkit.networks import Activation, ObservationNormalizer, build_torso
 
 RecurrentState = tuple[torch.Tensor, ...]
 """LSTM state: (h, c) or (h, c, value_h, value_c), each [B, lstm_size], batch first."""
@@ -101,13 +101,13 @@ def policy_head(features: int, action_space: gym.Space[Any]) -> nn.Module:
     raise UserError(f"no policy head for action space {action_space}; need Discrete or a 1-D Box")
 
 
-def _forget_bias(lstm: nn.LSTM) -> nn.LSTM:
-    """Forget-gate biases to FORGET_GATE_BIAS (PyTorch gate order: input, forget, cell, out)."""
+def _forget_bias(lstm: nn.LSTM, value: float) -> nn.LSTM:
+    """Forget-gate biases to `value` (PyTorch gate order: input, forget, cell, output)."""
     size = lstm.hidden_size
     bias_input = lstm.get_parameter("bias_ih_l0")
     bias_hidden = lstm.get_parameter("bias_hh_l0")
     with torch.no_grad():
-        bias_input[size : 2 * size].fill_(FORGET_GATE_BIAS)
+        bias_input[size : 2 * size].fill_(value)
         bias_hidden[size : 2 * size].zero_()
     return lstm
 
@@ -147,8 +147,10 @@ class ActorCritic(nn.Module):
     `hidden`: MLP widths for vector observations (64x64: the MuJoCo network of Schulman
     et al. 2017, PPO) and `activation` their units (ReLU by default; the papers' tanh
     with "tanh").
-    `lstm_size`: None for a memoryless policy, else the LSTM width. `shared_torso`:
-    False gives the value function its own encoder (and LSTM).
+    `lstm_size`: None for a memoryless policy, else the LSTM width, its forget-gate
+    biases at `forget_bias`. `shared_torso`: False gives the value function its own
+    encoder (and LSTM). `normalize_observations`: vector observations pass through one
+    `ObservationNormalizer` (shared by both encoders) first; `update_normalizer` feeds it.
     """
 
     def __init__(
@@ -160,6 +162,8 @@ class ActorCritic(nn.Module):
         lstm_size: int | None = None,
         shared_torso: bool = True,
         activation: Activation = "relu",
+        forget_bias: float = FORGET_GATE_BIAS,
+        normalize_observations: bool = False,
     ) -> None:
         super().__init__()
         if lstm_size is not None and lstm_size <= 0:
@@ -167,9 +171,10 @@ class ActorCritic(nn.Module):
         self.recurrent = lstm_size is not None
         self.shared_torso = shared_torso
         self.lstm_size = lstm_size
-        self.encoder = build_torso(observation_space, hidden, activation)
+        self.encoder: nn.Module = build_torso(observation_space, hidden, activation)
         encoded = int(self.encoder.output_dim)  # type: ignore[arg-type]
-        self.lstm = _forget_bias(nn.LSTM(encoded, lstm_size)) if lstm_size else None
+        lstm = _forget_bias(nn.LSTM(encoded, lstm_size), forget_bias) if lstm_size else None
+        self.lstm = lstm
         features = lstm_size if lstm_size else encoded
         self.policy_head = policy_head(features, action_space)
         self.value_encoder: nn.Module | None = None
@@ -177,10 +182,23 @@ class ActorCritic(nn.Module):
         if not shared_torso:
             self.value_encoder = build_torso(observation_space, hidden, activation)
             if lstm_size:
-                self.value_lstm = _forget_bias(nn.LSTM(encoded, lstm_size))
+                self.value_lstm = _forget_bias(nn.LSTM(encoded, lstm_size), forget_bias)
         self.value_head = nn.Linear(features, 1)
         nn.init.orthogonal_(self.value_head.weight, gain=VALUE_OUTPUT_GAIN)
         nn.init.zeros_(self.value_head.bias)
+        shape = observation_space.shape
+        if normalize_observations and shape is not None and len(shape) == 1:
+            normalizer = ObservationNormalizer(int(shape[0]))
+            # a module in front of each encoder: checkpoint keys encoder.0.mean, ...
+            self.encoder = nn.Sequential(normalizer, self.encoder)
+            if self.value_encoder is not None:
+                self.value_encoder = nn.Sequential(normalizer, self.value_encoder)
+
+    def update_normalizer(self, observations: torch.Tensor) -> None:
+        """Merge `observations` [B, obs] into the observation statistics (if normalizing)."""
+        first = self.encoder[0] if isinstance(self.encoder, nn.Sequential) else None
+        if isinstance(first, ObservationNormalizer):
+            first.update(observations)
 
     def policy_parameters(self) -> list[nn.Parameter]:
         """Encoder, LSTM and policy head (the shared torso counts as the policy's)."""
@@ -368,6 +386,21 @@ def observation_tensor(observation: Any) -> torch.Tensor:
     if array.dtype == np.float64:
         array = array.astype(np.float32)
     return torch.from_numpy(array)
+
+
+def act_greedily(
+    policy: ActorCritic,
+    action_space: gym.Space[Any],
+    observation: Any,
+    state: RecurrentState | None,
+) -> tuple[Any, RecurrentState | None]:
+    """An agent's evaluation step: the greedy action for one observation, carrying the
+    recurrent state (rlkit's one convention: an episode starts from
+    `policy.initial_state(1)`, zeros for an LSTM and None for a memoryless policy)."""
+    tensor = observation_tensor(observation).unsqueeze(0)
+    with torch.inference_mode():
+        distribution, state = policy.act(tensor, state, torch.zeros(1, dtype=torch.bool))
+    return greedy_action(distribution, action_space), state
 
 
 def greedy_action(distribution: Distribution, action_space: gym.Space[Any]) -> Any:

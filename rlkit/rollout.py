@@ -3,6 +3,7 @@
     carry = Carry.start(env, policy, seed=seed)
     rollout, carry = carry.collect(env, policy, steps=128, version=weights_version)
     rollout, carries = collect_envs(envs, policy, carries, steps=10)  # N envs, batched
+    rollout, carries = collect_envs(envs, policy, carries, 10, signals=run.signals)  # Atari
     batch = Rollout.concatenate([rollout_a, rollout_b])          # along envs (same T)
     advantages = gae(batch.rewards, batch.values, batch.bootstrap_values,
                      batch.terminated, batch.truncated, gamma=0.99, lam=0.95)
@@ -23,6 +24,11 @@ episode the return bootstraps from `bootstrap_values[T - 1]` = V(s_T). Elsewhere
 episode end. `episode_starts[t]`: step t is the first of an episode (the LSTM resets
 its state before it).
 
+Learning signals (`rlkit.signals`): given `signals`, `rewards` holds the rewards to learn
+from (Atari: clipped) and `terminated` the learning terminals (Atari with episodic
+life: also every step that lost a life, while the game goes on and no episode starts);
+`episode_returns` stay game scores, and envs reset only when their game ends.
+
 Batching episodes of different lengths: `Rollout.pad_time(rollouts)` pads every
 segment to the longest T and joins them along N, returning a mask of real steps
 (recurrent policy gradients over whole episodes, Wierstra et al. 2009).
@@ -40,6 +46,7 @@ import numpy as np
 import torch
 
 from rlkit.policies import ActorCritic, RecurrentState, concatenate_states, observation_tensor
+from rlkit.signals import LearningSignals
 
 
 def discounted_returns(
@@ -238,12 +245,13 @@ class Carry:
     episode_start: bool  # `observation` is an episode's first
     episode_return: float = 0.0  # reward summed so far in the current episode
     episode_length: int = 0  # steps taken so far in the current episode
+    lives: int = 0  # Atari lives left (info["lives"]; 0 where the env reports none)
 
     @classmethod
     def start(cls, env: gym.Env[Any, Any], policy: ActorCritic, *, seed: int | None) -> Carry:
         """Reset `env` (with `seed`) and start from the policy's initial state."""
-        observation, _ = env.reset(seed=seed)
-        return cls(observation, policy.initial_state(1), episode_start=True)
+        observation, info = env.reset(seed=seed)
+        return cls(observation, policy.initial_state(1), True, lives=int(info.get("lives", 0)))
 
     def collect(
         self,
@@ -253,10 +261,17 @@ class Carry:
         *,
         whole_episodes: bool = False,
         version: int = 0,
+        signals: LearningSignals | None = None,
     ) -> tuple[Rollout, Carry]:
         """`collect_envs` on this one env from this carry (N = 1)."""
         rollout, carries = collect_envs(
-            [env], policy, [self], steps, whole_episodes=whole_episodes, version=version
+            [env],
+            policy,
+            [self],
+            steps,
+            whole_episodes=whole_episodes,
+            version=version,
+            signals=signals,
         )
         return rollout, carries[0]
 
@@ -271,29 +286,6 @@ def _env_actions(actions: torch.Tensor, space: gym.Space[Any]) -> list[Any]:
     return list(array)
 
 
-def collect(
-    env: gym.Env[Any, Any],
-    policy: ActorCritic,
-    state: RecurrentState | None,
-    steps: int,
-    *,
-    observation: Any,
-    episode_start: bool,
-    whole_episodes: bool = False,
-    episode_return: float = 0.0,
-    episode_length: int = 0,
-    version: int = 0,
-) -> tuple[Rollout, Carry]:
-    """Step one gymnasium env `steps` times with `policy.step`, sampling actions.
-
-    `observation`, `state`, `episode_start`, `episode_return` and `episode_length`
-    describe where the env is (the previous call's `Carry`, or `Carry.start`). The
-    rollout has N = 1; see `collect_envs` for the rest.
-    """
-    carry = Carry(observation, state, episode_start, episode_return, episode_length)
-    return carry.collect(env, policy, steps, whole_episodes=whole_episodes, version=version)
-
-
 def collect_envs(
     envs: Sequence[gym.Env[Any, Any]],
     policy: ActorCritic,
@@ -303,6 +295,7 @@ def collect_envs(
     whole_episodes: bool = False,
     version: int = 0,
     acting_only: bool = False,
+    signals: LearningSignals | None = None,
 ) -> tuple[Rollout, list[Carry]]:
     """Step N envs together `steps` times, one batched `policy.step` per time step.
 
@@ -316,7 +309,8 @@ def collect_envs(
 
     `acting_only=True` acts with `policy.act`, skipping the value function, and leaves
     the rollout's `values` and `log_probs` NaN, for learners that recompute both (A3C);
-    bootstrap values are computed all the same.
+    bootstrap values are computed all the same. `signals` form the rewards and terminals
+    stored for learning (see the module docstring).
     """
     if steps <= 0:
         raise ValueError(f"steps must be positive, got {steps}")
@@ -332,6 +326,11 @@ def collect_envs(
     starts = [carry.episode_start for carry in carries]
     returns = [carry.episode_return for carry in carries]
     lengths = [carry.episode_length for carry in carries]
+    signals = signals or LearningSignals()
+    life_loss = signals.life_loss(len(envs))
+    if life_loss is not None:
+        life_loss.start({"lives": [carry.lives for carry in carries]})
+    no_resets = np.zeros(len(envs), dtype=bool)
     columns: dict[str, list[Any]] = {name: [] for name in Rollout.TIME_FIELDS}
     episode_returns: list[float] = []
     episode_lengths: list[int] = []
@@ -361,8 +360,14 @@ def collect_envs(
             terminated = [bool(outcome[2]) for outcome in stepped]
             truncated = [bool(outcome[3]) for outcome in stepped]
             last = taken >= steps and (not whole_episodes or terminated[0] or truncated[0])
-            columns["rewards"].append([float(outcome[1]) for outcome in stepped])
-            columns["terminated"].append(terminated)
+            rewards = [float(outcome[1]) for outcome in stepped]
+            columns["rewards"].append(signals.rewards(np.array(rewards)).tolist())
+            if life_loss is None:
+                columns["terminated"].append(terminated)
+            else:  # a lost life is terminal for learning; the game goes on
+                lives = {"lives": [outcome[4]["lives"] for outcome in stepped]}
+                learning_ends = life_loss(np.array(terminated), lives, no_resets)
+                columns["terminated"].append(learning_ends.tolist())
             columns["truncated"].append(truncated)
             bootstrap = torch.zeros(len(envs))
             cut = [i for i in range(len(envs)) if not terminated[i] and (truncated[i] or last)]
@@ -382,8 +387,10 @@ def collect_envs(
                     episode_returns.append(returns[i])
                     episode_lengths.append(lengths[i])
                     episode_successes.append(None if success is None else bool(success))
-                    current[i], _ = env.reset()
+                    current[i], reset_info = env.reset()
                     starts[i], returns[i], lengths[i] = True, 0.0, 0
+                    if life_loss is not None:
+                        life_loss.restart(i, int(reset_info["lives"]))
                 else:
                     current[i], starts[i] = observation, False
             if last:
@@ -408,6 +415,7 @@ def collect_envs(
         steps=taken * len(envs),
         version=version,
     )
+    lives_out = life_loss.lives if life_loss is not None else [c.lives for c in carries]
     carries_out = [
         Carry(
             current[i],
@@ -415,6 +423,7 @@ def collect_envs(
             starts[i],
             returns[i],
             lengths[i],
+            lives_out[i],
         )
         for i in range(len(envs))
     ]

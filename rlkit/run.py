@@ -13,6 +13,9 @@ sets. Agents import this module, never the orchestrator.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,10 +29,14 @@ from rlkit.atari import is_atari
 from rlkit.environments import make_env, make_vector_env, rng_state
 from rlkit.evaluation import evaluate
 from rlkit.logger import Logger
+from rlkit.pool import LostCalls, WorkerPool, make_pool
 from rlkit.seeding import derive_seed, run_seeds
 from rlkit.settings import RunSettings
+from rlkit.signals import LearningSignals
+from rlkit.workers import EnvFactory, WorkerSetup, reset_seeds, worker_seeds
 
 CHECKPOINT_DIR = "checkpoints"
+RECORD_FILE = "run.json"
 
 
 class Run:
@@ -51,9 +58,8 @@ class Run:
         self.logger = logger
         self._stop = stop if stop is not None else threading.Event()
         self.last_checkpoint: Path | None = None
-        self.clip_rewards = is_atari(settings.env) and settings.atari.reward_clipping
-        # a lost life is terminal for learning (rlkit.atari.LifeLossTerminals)
-        self.episodic_life = is_atari(settings.env) and settings.atari.episodic_life
+        self.signals = LearningSignals.for_run(settings)  # what agents learn from
+        self.make_env = EnvFactory(settings.env, settings.env_kwargs, settings.atari)
         self._vector_env: gym.vector.VectorEnv[Any, Any, Any] | None = None
         self._checkpoint_dir = run_dir / CHECKPOINT_DIR
         every = settings.checkpoint_every
@@ -83,7 +89,7 @@ class Run:
         """`settings.num_envs` environments stepped together (NEXT_STEP autoreset), made once.
 
         Atari uses ale-py's native vector env; other envs a gymnasium SyncVectorEnv.
-        Rewards are unclipped; agents clip for learning when `clip_rewards` is set.
+        Rewards are game scores; agents learn from `signals.rewards(...)`.
         """
         if self._vector_env is None:
             self._vector_env = make_vector_env(
@@ -109,6 +115,89 @@ class Run:
             self._vector_env.close()
         if self._eval_env is not None:
             self._eval_env.close()
+
+    def start_workers(
+        self,
+        worker_cls: type,
+        agent: Any,
+        seed: int,
+        kwargs: dict[str, Any],
+        *,
+        shared: dict[str, Any] | None = None,
+        lost_calls: LostCalls = "resend",
+    ) -> WorkerPool:
+        """`settings.workers` workers `worker_cls(setup, **kwargs)` on `settings.pool`.
+
+        Worker seeds derive from the agent's `seed` by one scheme (`rlkit.workers`), and
+        their first resets from `agent.step` (fresh episodes on a resume); both are
+        printed once and recorded in `run.json`. Ray workers use `settings.threads` (1 by
+        default) torch threads; in-process ones share the learner's. A replaced worker
+        is printed and counted in `workers/restarts`.
+        """
+        settings = self.settings
+        seeds = worker_seeds(seed, settings.workers)
+        resets = reset_seeds(seeds, agent.step)
+        remote = settings.pool == "ray"
+        setups = [
+            WorkerSetup(
+                index=index,
+                seed=worker_seed,
+                reset_seed=reset,
+                make_env=self.make_env,
+                signals=self.signals,
+                threads=(settings.threads or 1) if remote else None,
+            )
+            for index, (worker_seed, reset) in enumerate(zip(seeds, resets, strict=True))
+        ]
+        fresh = "" if agent.step == 0 else f", first resets {resets} (resumed at {agent.step})"
+        self.note(f"{settings.workers} {settings.pool} workers, seeds {seeds}{fresh}")
+        self._record_workers(seeds, resets, agent.step)
+        pool: WorkerPool
+
+        def on_event(message: str) -> None:
+            self.note(message)
+            if "replaced" in message:
+                self.logger.log(agent.step, {"workers/restarts": float(pool.restarts)})
+
+        pool = make_pool(
+            worker_cls,
+            [{"setup": setup, **kwargs} for setup in setups],
+            backend=settings.pool,
+            address=settings.address,
+            on_event=on_event,
+            shared=shared,
+            lost_calls=lost_calls,
+        )
+        if pool.startup_seconds:
+            self.logger.log(agent.step, {"time/ray_startup": round(pool.startup_seconds, 3)})
+        return pool
+
+    def note(self, message: str) -> None:
+        """One line on stderr, `rlkit: <agent>: <message>`."""
+        print(f"rlkit: {self.settings.agent}: {message}", file=sys.stderr, flush=True)
+
+    def _record_workers(self, seeds: list[int], resets: list[int], step: int) -> None:
+        """Add the worker seeds (and this start's first resets) to `run.json`."""
+        path = self.run_dir / RECORD_FILE
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return  # not a run dir of `rlkit run` (an agent driven by hand)
+        record.setdefault("seeds", {})["workers"] = seeds
+        starts = record.setdefault("worker_starts", [])
+        starts.append({"step": step, "reset_seeds": resets})
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(record, indent=2))
+        os.replace(temporary, path)
+
+    def end_iteration(self, agent: Any, metrics: dict[str, float] | None = None) -> None:
+        """The end of a learning iteration: log `metrics` (if any), advance the progress
+        bar (and time/sps), evaluate and checkpoint when due."""
+        if metrics:
+            self.logger.log(agent.step, metrics)
+        self.logger.tick(agent.step)
+        self.maybe_evaluate(agent)
+        self.maybe_checkpoint(agent)
 
     def maybe_evaluate(self, agent: Any) -> None:
         """Every `eval_every` steps: play `eval_episodes` with `agent.act`, log eval/ metrics.

@@ -48,12 +48,11 @@ from rlkit.errors import UserError
 from rlkit.evaluation import EvalStats, evaluate
 from rlkit.logger import METRICS_FILE, Logger, Report, resolve_wandb_mode, truncate_metrics
 from rlkit.parallel import check_address
-from rlkit.run import CHECKPOINT_DIR, Run
+from rlkit.run import CHECKPOINT_DIR, RECORD_FILE, Run
 from rlkit.seeding import run_seeds
 from rlkit.settings import RunSettings
 
 CONFIG_FILE = "config.yaml"
-RECORD_FILE = "run.json"
 RECORDED_PACKAGES = ("numpy", "gymnasium", "ale-py", "torch", "pydantic", "wandb", "ray")
 
 

@@ -19,20 +19,14 @@ import pytest
 import torch
 
 import rlkit
-from rlkit.agents.a3c import (
-    FLAT_OBSERVATION_PRESET,
-    A3CConfig,
-    A3CWorker,
-    LifeLossRecorder,
-    a3c_loss,
-)
-from rlkit.atari import AtariSettings
+from rlkit.agents.a3c import FLAT_OBSERVATION_PRESET, A3CConfig, A3CWorker, a3c_loss
 from rlkit.checkpoint import list_checkpoints
-from rlkit.environments import make_env
 from rlkit.logger import read_metrics
 from rlkit.policies import ActorCritic, CategoricalHead, flat_parameters
 from rlkit.rollout import Rollout
+from rlkit.signals import LearningSignals
 from rlkit.training import evaluate_run
+from rlkit.workers import EnvFactory, WorkerSetup
 from tests.conftest import run_cli
 from tests.ray_processes import kill_one_worker_at, ray_worker_pids
 from tests.test_cli_errors import assert_user_error
@@ -134,17 +128,16 @@ def test_gradient_raises_the_probability_of_an_action_with_positive_advantage() 
     assert value_gradient is not None and value_gradient < 0  # V = 1 moves toward R = 2
 
 
-def make_worker(**overrides: Any) -> A3CWorker:
-    kwargs: dict[str, Any] = {
-        "env": "CartPole-v1",
-        "seed": 3,
-        "env_kwargs": {},
-        "atari": AtariSettings(),
-        "config": A3CConfig(**FLAT_OBSERVATION_PRESET),
-        "clip_rewards": False,
-        "episodic_life": False,
-    }
-    return A3CWorker(**{**kwargs, **overrides})
+def make_worker() -> A3CWorker:
+    setup = WorkerSetup(
+        index=0,
+        seed=3,
+        reset_seed=3,
+        make_env=EnvFactory("CartPole-v1"),
+        signals=LearningSignals(),
+        threads=None,
+    )
+    return A3CWorker(setup, config=A3CConfig(**FLAT_OBSERVATION_PRESET))
 
 
 def test_worker_returns_a_gradient_for_every_parameter_with_its_version() -> None:
@@ -160,19 +153,6 @@ def test_worker_returns_a_gradient_for_every_parameter_with_its_version() -> Non
     # the env goes on across calls, and finished CartPole episodes are reported
     episodes = sum(len(worker.gradients(weights, 8, 20).episode_returns) for _ in range(10))
     assert episodes > 0
-
-
-def test_life_loss_recorder_marks_exactly_the_steps_that_lose_a_life() -> None:
-    env = LifeLossRecorder(make_env("Breakout", seed=0, atari=AtariSettings(fire_reset=True)))
-    _, info = env.reset()
-    lives, expected = int(info["lives"]), list[bool]()
-    rng = np.random.default_rng(0)
-    while len(expected) < 400 and lives > 3:
-        _, _, terminated, truncated, info = env.step(int(rng.integers(4)))
-        expected.append(int(info["lives"]) < lives)
-        lives = int(info["lives"])
-        assert not (terminated or truncated)  # the game goes on after a lost life
-    assert env.lost == expected and sum(expected) >= 1
 
 
 # --- bad input ---------------------------------------------------------------------------

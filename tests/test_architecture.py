@@ -39,9 +39,7 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
 def graph() -> dict[str, set[str]]:
     found = modules()
     known = set(found)
-    return {
-        name: imports_of(path, known) - {name, "rlkit"} for name, path in found.items()
-    }
+    return {name: imports_of(path, known) - {name, "rlkit"} for name, path in found.items()}
 
 
 def test_no_import_cycle_among_rlkit_modules() -> None:

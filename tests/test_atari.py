@@ -275,8 +275,8 @@ def test_largest_ale_seed_is_accepted_and_gives_the_same_reset_on_both_paths() -
 
 def test_episodic_life_is_terminal_for_learning_while_the_game_goes_on() -> None:
     """rlkit's env factory plays whole games; LifeLossTerminals marks each lost life."""
-    from rlkit.atari import LifeLossTerminals
     from rlkit.environments import make_vector_env
+    from rlkit.signals import LifeLossTerminals
 
     settings = AtariSettings(episodic_life=True, sticky_action_prob=0.0)
     envs = make_vector_env("Breakout", num_envs=1, atari=settings)

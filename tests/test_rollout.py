@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rlkit.policies import ActorCritic
-from rlkit.rollout import Carry, Rollout, collect, collect_envs, discounted_returns, gae
+from rlkit.rollout import Carry, Rollout, collect_envs, discounted_returns, gae
 
 GAMMA = 0.9
 
@@ -214,19 +214,9 @@ def test_whole_episodes_runs_until_the_episode_ends() -> None:
     assert bool(rollout.terminated[-1, 0] | rollout.truncated[-1, 0])
     assert carry.episode_start and carry.episode_length == 0
     assert sum(rollout.episode_lengths) == rollout.length
-    # the same through the function, starting mid-episode: it finishes that episode
+    # starting mid-episode, it finishes that episode
     partial, carry = carry.collect(env, policy, steps=2)
-    rest, carry = collect(
-        env,
-        policy,
-        carry.state,
-        1,
-        observation=carry.observation,
-        episode_start=carry.episode_start,
-        whole_episodes=True,
-        episode_return=carry.episode_return,
-        episode_length=carry.episode_length,
-    )
+    rest, carry = carry.collect(env, policy, 1, whole_episodes=True)
     assert not partial.terminated[-1, 0] and not partial.truncated[-1, 0], "seed: mid-episode"
     assert rest.episode_lengths == [2 + rest.length]
     assert not rest.episode_starts[0, 0]

@@ -1,0 +1,123 @@
+"""How the run builds a pool agent's workers: seeds, env factory, torch stream, threads.
+
+    pool = run.start_workers(TRPOWorker, agent=self, hidden=[64, 64])   # in the learner
+
+    class TRPOWorker:                                                   # in the agent file
+        def __init__(self, setup: WorkerSetup, *, hidden: list[int]) -> None:
+            self.env = setup.start()                    # threads set, env made and seeded
+            self.stream = TorchStream(setup.seed)       # the worker's own torch RNG stream
+            with TorchStream.isolated():                # building leaves global RNGs alone
+                self.policy = ActorCritic(...)
+            self.carry = Carry.start(self.env, self.policy, seed=setup.reset_seed)
+
+        def rollout(self, weights, version, steps):
+            with self.stream:                           # sampling draws from the worker's stream
+                ...
+
+Seeds, one scheme for every pool agent (as Acme's launcher splits one key among its
+actors): worker `i` gets `derive_seed(agent_seed, "worker", i)`; it seeds the worker's
+env and its torch stream. A run that starts at step 0 resets each env with that seed;
+a resumed run (step s > 0) starts its workers on fresh episodes, reset with
+`derive_seed(worker_seed, "worker", s)`. `rlkit.run.Run.start_workers` prints the seeds
+once and records them in `run.json`.
+
+A worker is built from a `WorkerSetup` and the agent's own keyword arguments, never from
+the run's settings: the setup is small and picklable, so Ray ships it to any node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from rlkit.atari import AtariSettings
+from rlkit.environments import make_env
+from rlkit.seeding import derive_seed
+from rlkit.signals import LearningSignals
+
+
+@dataclass(frozen=True)
+class EnvFactory:
+    """Makes the run's env in any process: `factory(seed)` -> a seeded env (picklable)."""
+
+    env: str
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    atari: AtariSettings = field(default_factory=AtariSettings)
+
+    def __call__(self, seed: int, render_mode: str | None = None) -> gym.Env[Any, Any]:
+        return make_env(
+            self.env,
+            seed=seed,
+            env_kwargs=self.env_kwargs,
+            atari=self.atari,
+            render_mode=render_mode,
+        )
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What the run gives each worker: its index, seeds, env factory and learning signals."""
+
+    index: int
+    seed: int  # seeds the worker's env and its torch stream
+    reset_seed: int  # the first reset of the worker's env(s): `seed`, or fresh on resume
+    make_env: EnvFactory
+    signals: LearningSignals
+    threads: int | None  # torch threads for the worker's own process; None in-process
+
+    def start(self) -> gym.Env[Any, Any]:
+        """Set the worker process's torch threads and make its env, seeded with `seed`."""
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        return self.make_env(self.seed)
+
+
+def worker_seeds(agent_seed: int, workers: int) -> list[int]:
+    """Worker `i`'s seed, for every worker (the one scheme of every pool agent)."""
+    return [derive_seed(agent_seed, "worker", index=index) for index in range(workers)]
+
+
+def reset_seeds(seeds: list[int], step: int) -> list[int]:
+    """Seeds of the workers' first resets: their own at step 0, fresh ones on a resume."""
+    if step == 0:
+        return list(seeds)
+    return [derive_seed(seed, "worker", index=step) for seed in seeds]
+
+
+class TorchStream:
+    """A worker's own torch RNG stream: `with stream:` samples from it, and leaves the
+    process's global stream as it was (in-process workers share the learner's process).
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.state = torch.Generator().manual_seed(seed).get_state()
+        self._fork: Any = None
+
+    def __enter__(self) -> TorchStream:
+        self._fork = torch.random.fork_rng(devices=[])
+        self._fork.__enter__()
+        torch.set_rng_state(self.state)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.state = torch.get_rng_state()
+        self._fork.__exit__(kind, error, traceback)
+        self._fork = None
+
+    @staticmethod
+    @contextmanager
+    def isolated() -> Iterator[None]:
+        """Run a block (building a network) without moving the process's torch stream."""
+        with torch.random.fork_rng(devices=[]):
+            yield
