@@ -47,10 +47,7 @@ centre without an update.
 from __future__ import annotations
 
 import math
-import pickle
-import sys
-from collections import deque
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -58,24 +55,20 @@ import torch
 from pydantic import Field, PositiveInt
 
 from rlkit.agent import Spaces
-from rlkit.atari import AtariSettings
 from rlkit.config import StrictModel
-from rlkit.environments import make_env
 from rlkit.errors import UserError
+from rlkit.evaluation import Episode, play_episode
 from rlkit.policies import (
     ActorCritic,
+    GreedyPolicy,
+    act_greedily,
     flat_parameters,
-    greedy_action,
-    observation_tensor,
     set_flat_parameters,
 )
-from rlkit.pool import LostCall, WorkerPool, make_pool
+from rlkit.pool import WorkerPool, map_chunks
+from rlkit.run import Run
 from rlkit.seeding import derive_seed
-
-if TYPE_CHECKING:
-    from rlkit.run import Run
-
-CHUNKS_PER_WORKER = 4  # tasks go out in this many chunks per worker: a lost one costs little
+from rlkit.workers import TorchStream, WorkerSetup
 
 
 class NESConfig(StrictModel):
@@ -166,29 +159,6 @@ def snes_update(
     return mu + eta_mu * sigma * mu_gradient, sigma * np.exp(eta_sigma / 2 * sigma_gradient)
 
 
-def play_episode(
-    env: gym.Env[Any, Any], policy: ActorCritic, seed: int, max_steps: int
-) -> tuple[float, int]:
-    """One episode of `policy`'s deterministic actions from a reset with `seed`, cut after
-    `max_steps` steps."""
-    observation, _ = env.reset(seed=seed)
-    state = policy.initial_state(1)
-    start = torch.ones(1, dtype=torch.bool)
-    total, length, done = 0.0, 0, False
-    with torch.inference_mode():
-        while not done:
-            tensor = observation_tensor(observation).unsqueeze(0)
-            distribution, _, state = policy.step(tensor, state, start)
-            start = torch.zeros(1, dtype=torch.bool)
-            observation, reward, terminated, truncated, _ = env.step(
-                greedy_action(distribution, env.action_space)
-            )
-            total += float(reward)
-            length += 1
-            done = bool(terminated or truncated) or length >= max_steps
-    return total, length
-
-
 def build_policy(
     observation_space: gym.Space[Any], action_space: gym.Space[Any], config: NESConfig
 ) -> ActorCritic:
@@ -197,47 +167,44 @@ def build_policy(
     )
 
 
+class Task(NamedTuple):
+    """One population member's episode: centre + sign * scale * noise[offset:]."""
+
+    offset: int  # into the shared noise table
+    sign: float  # +1 or -1 (a mirrored pair), 0 for the centre itself
+    episode_seed: int  # the episode's reset seed, the same for both members of a pair
+
+
 class NESWorker:
     """An env and a policy copy; plays perturbed policies read from the shared noise table."""
 
-    def __init__(
-        self,
-        *,
-        env_id: str,
-        env_kwargs: dict[str, Any],
-        atari: AtariSettings,
-        config: NESConfig,
-        seed: int,
-        threads: int | None,
-        noise: np.ndarray,
-    ) -> None:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        self.env = make_env(env_id, seed=seed, env_kwargs=env_kwargs, atari=atari)
-        with torch.random.fork_rng(devices=[]):
+    def __init__(self, setup: WorkerSetup, *, config: NESConfig, noise: np.ndarray) -> None:
+        self.env = setup.start()
+        with TorchStream.isolated():
             self.policy = build_policy(self.env.observation_space, self.env.action_space, config)
         self.params = self.policy.policy_parameters()
+        self.actor = GreedyPolicy(self.policy, self.env.action_space)
         self.noise = noise  # read-only; in Ray's object store, shared by a node's workers
 
     def evaluate(
         self,
         search: tuple[np.ndarray, np.ndarray | float],
+        tasks: list[Task],
         version: int,
-        tasks: list[tuple[int, float, int]],
         max_steps: int,
-    ) -> tuple[int, list[tuple[float, int]]]:
-        """(return, length) of one episode per (noise offset, sign, episode seed) task,
-        each cut after `max_steps` steps.
-
-        `search` is (centre, scale): the task plays centre + sign * scale * noise[offset:].
-        """
+    ) -> list[Episode]:
+        """One episode per task, each cut after `max_steps` steps; `search` is the
+        (centre, scale) of generation `version`."""
         centre, scale = search
-        results = []
-        for offset, sign, episode_seed in tasks:
-            epsilon = self.noise[offset : offset + centre.size]
-            set_flat_parameters(self.params, torch.from_numpy(centre + sign * scale * epsilon))
-            results.append(play_episode(self.env, self.policy, episode_seed, max_steps))
-        return version, results
+        episodes = []
+        for task in tasks:
+            epsilon = self.noise[task.offset : task.offset + centre.size]
+            parameters = centre + task.sign * scale * epsilon
+            set_flat_parameters(self.params, torch.from_numpy(parameters))
+            episodes.append(
+                play_episode(self.actor, self.env, seed=task.episode_seed, max_steps=max_steps)
+            )
+        return episodes
 
 
 class NES:
@@ -286,7 +253,7 @@ class NES:
         )
         self.noise_seed = derive_seed(seed, "noise")
         self.rng = np.random.default_rng(seed)
-        self._seed = seed
+        self.seed = seed
         self._step = 0
         self._generation = 0
         self._noise: np.ndarray | None = None
@@ -303,58 +270,33 @@ class NES:
 
     def learn(self, total_steps: int, run: Run) -> None:
         """Per generation: sample perturbations, evaluate them on the pool, update."""
-        settings = run.settings
-        seeds = [derive_seed(self._seed, "worker", index=i) for i in range(settings.workers)]
-        print(
-            f"rlkit: nes: {self.config.variant}, {settings.workers} {settings.pool} workers, "
-            f"seeds {seeds}, {self.centre.size} parameters",
-            file=sys.stderr,
-        )
-        kwargs = [
-            {
-                "env_id": settings.env,
-                "env_kwargs": settings.env_kwargs,
-                "atari": settings.atari,
-                "config": self.config,
-                "seed": seed,
-                "threads": settings.threads,
-            }
-            for seed in seeds
-        ]
-
-        def note(message: str) -> None:
-            print(f"rlkit: nes: {message}", file=sys.stderr)
-
-        with make_pool(
+        run.note(f"{self.config.variant}, {self.centre.size} parameters")
+        with run.start_workers(
             NESWorker,
-            kwargs,
-            backend=settings.pool,
-            address=settings.address,
-            on_event=note,
+            self,
+            self.seed,
+            {"config": self.config},
             shared={"noise": self.noise},
             lost_calls="return",
         ) as pool:
             while self._step < total_steps and not run.stop_requested:
                 metrics = self._generation_step(pool, run, total_steps - self._step)
-                run.logger.log(self._step, metrics)
-                run.logger.tick(self._step)
-                run.maybe_evaluate(self)
-                run.maybe_checkpoint(self)
+                run.end_iteration(self, metrics)
 
-    def _tasks(self) -> tuple[np.ndarray, list[tuple[int, float, int]]]:
+    def _tasks(self) -> tuple[np.ndarray, list[Task]]:
         """This generation's noise offsets and its (offset, sign, episode seed) tasks."""
         cfg = self.config
         mirrored = cfg.variant == "es"
         count = cfg.population // 2 if mirrored else cfg.population
         offsets = self.rng.integers(0, cfg.noise_table_size - self.centre.size + 1, size=count)
         signs = (1.0, -1.0) if mirrored else (1.0,)
-        tasks: list[tuple[int, float, int]] = []
+        tasks: list[Task] = []
         for pair, offset in enumerate(offsets):
             member = 0 if cfg.common_start else pair
             episode_seed = derive_seed(
-                self._seed, "episode", index=self._generation * cfg.population + member
+                self.seed, "episode", index=self._generation * cfg.population + member
             )
-            tasks.extend((int(offset), sign, episode_seed) for sign in signs)
+            tasks.extend(Task(int(offset), sign, episode_seed) for sign in signs)
         return offsets, tasks
 
     def _generation_step(self, pool: WorkerPool, run: Run, remaining: int) -> dict[str, float]:
@@ -368,18 +310,23 @@ class NES:
         scale: np.ndarray | float = self.sigma if cfg.variant == "snes" else cfg.sigma
         max_steps = remaining // len(tasks)
         if max_steps == 0:
-            tasks, max_steps = [(0, 0.0, tasks[0][2])], remaining
-        results, sent, received, lost = evaluate_tasks(
-            pool, (self.centre, scale), self._generation, tasks, max_steps
+            tasks, max_steps = [Task(0, 0.0, tasks[0].episode_seed)], remaining
+        chunked = map_chunks(
+            pool,
+            "evaluate",
+            tasks,
+            shared=(self.centre, scale),
+            args=(self._generation, max_steps),
         )
-        returns = np.array([value for value, _ in results], dtype=np.float64)
-        lengths = [length for _, length in results]
+        episodes: list[Episode] = chunked.results
+        returns = np.array([episode.total for episode in episodes], dtype=np.float64)
+        lengths = [episode.length for episode in episodes]
         self._step += sum(lengths)
-        run.logger.episodes_finished(self._step, returns.tolist(), lengths, [None] * len(results))
+        run.logger.episodes_finished(self._step, returns.tolist(), lengths, [None] * len(tasks))
         traffic = {
-            "train/bytes_per_generation": float(sent + received),
-            "train/bytes_to_workers": float(sent),
-            "train/lost_chunks": float(lost),
+            "train/bytes_per_generation": float(chunked.bytes_sent + chunked.bytes_received),
+            "train/bytes_to_workers": float(chunked.bytes_sent),
+            "train/lost_chunks": float(chunked.lost_chunks),
             "workers/restarts": float(pool.restarts),
         }
         if len(tasks) == 1:
@@ -419,14 +366,11 @@ class NES:
 
     def act(self, observation: Any, state: Any = None) -> tuple[Any, Any]:
         """Evaluation policy: the centre's deterministic action (carrying LSTM state)."""
-        tensor = observation_tensor(observation).unsqueeze(0)
-        start = torch.tensor([state is None])
-        with torch.inference_mode():
-            distribution, _, new_state = self.policy.step(tensor, state, start)
-        return greedy_action(distribution, self.action_space), new_state
+        return act_greedily(self.policy, self.action_space, observation, state)
 
     def initial_state(self) -> Any:
-        return None
+        """Zero LSTM state (None for a memoryless policy)."""
+        return self.policy.initial_state(1)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -449,58 +393,3 @@ class NES:
         self._step = int(state["step"])
         self._generation = int(state["generation"])
         self.rng.bit_generator.state = state["rng"]
-
-
-def evaluate_tasks(
-    pool: WorkerPool,
-    search: tuple[np.ndarray, np.ndarray | float],
-    version: int,
-    tasks: list[tuple[int, float, int]],
-    max_steps: int,
-) -> tuple[list[tuple[float, int]], int, int, int]:
-    """Every task's (return, length), in task order, from whichever workers are free.
-
-    The search distribution is put once; chunks of tasks go to free workers. A chunk lost
-    with a dead worker goes to the next worker that finishes one (a survivor); the
-    replacement gets work again once the lost chunks are placed. Returns the results,
-    the bytes sent to and received from workers (pickled sizes; the search distribution
-    counted once per worker) and the number of lost chunks.
-    """
-    size = max(1, math.ceil(len(tasks) / (pool.size * CHUNKS_PER_WORKER)))
-    queue = deque((begin, tasks[begin : begin + size]) for begin in range(0, len(tasks), size))
-    handle = pool.put(search)
-    sent = len(pickle.dumps(search, protocol=pickle.HIGHEST_PROTOCOL)) * pool.size
-    received = lost = 0
-    results: list[tuple[float, int] | None] = [None] * len(tasks)
-    running: dict[int, tuple[int, list[tuple[int, float, int]]]] = {}
-    parked: list[int] = []  # replaced workers wait while lost chunks are pending
-
-    def give(index: int) -> None:
-        nonlocal sent
-        begin, chunk = queue.popleft()
-        running[index] = (begin, chunk)
-        sent += len(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
-        pool.submit(index, "evaluate", handle, version, chunk, max_steps)
-
-    for index in range(pool.size):
-        if queue:
-            give(index)
-    while running:
-        index, outcome = pool.wait_any()
-        begin, chunk = running.pop(index)
-        if isinstance(outcome, LostCall):
-            lost += 1
-            queue.appendleft((begin, chunk))
-            parked.append(index)
-            if not running:  # nobody left to hand it to: the replacement takes it
-                give(parked.pop())
-            continue
-        received += len(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
-        _, chunk_results = outcome
-        results[begin : begin + len(chunk_results)] = chunk_results
-        for free in [index, *parked]:
-            if queue and free not in running:
-                give(free)
-        parked = [worker for worker in parked if worker not in running]
-    assert all(result is not None for result in results)
-    return [result for result in results if result is not None], sent, received, lost

@@ -1,11 +1,68 @@
-"""Evaluation: run an agent's evaluation policy for whole episodes and summarise returns."""
+"""Evaluation: play an agent's evaluation policy for whole episodes, summarise returns.
+
+    stats = evaluate(agent, env, episodes=10)             # `rlkit eval`, eval during training
+    episode = play_episode(actor, env, seed=7, max_steps=500)   # one episode (NES's members)
+
+The one loop every evaluation goes through: an actor (`act(observation, state)` and
+`initial_state()`: an agent, or `rlkit.policies.GreedyPolicy` for a bare network) plays
+from a reset until the episode ends or `max_steps` steps are taken.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+
+
+class Actor(Protocol):
+    """What plays an episode: an agent's evaluation policy."""
+
+    def act(self, observation: Any, state: Any) -> tuple[Any, Any]: ...
+
+    def initial_state(self) -> Any: ...
+
+
+class Episode(NamedTuple):
+    """One played episode: its return (sum of rewards), length and success (if reported).
+
+    A named tuple: NES's workers send one per population member, and it pickles small."""
+
+    total: float
+    length: int
+    success: bool | None = None
+
+
+def play_episode(
+    actor: Actor,
+    env: Any,
+    *,
+    seed: int | None = None,
+    max_steps: int | None = None,
+    video_frames: list[np.ndarray] | None = None,
+) -> Episode:
+    """One episode of `actor` from `env.reset(seed=seed)`, cut after `max_steps` steps.
+
+    With `video_frames`, `env.render()` frames are appended to it (the env must have been
+    made with render_mode="rgb_array").
+    """
+    observation, _ = env.reset(seed=seed)
+    if video_frames is not None:
+        video_frames.append(env.render())
+    state = actor.initial_state()
+    total, length, done = 0.0, 0, False
+    info: dict[str, Any] = {}
+    while not done:
+        action, state = actor.act(observation, state)
+        observation, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
+        length += 1
+        done = bool(terminated or truncated) or (max_steps is not None and length >= max_steps)
+        if video_frames is not None:
+            video_frames.append(env.render())
+    success = info.get("is_success")
+    return Episode(total, length, None if success is None else bool(success))
 
 
 @dataclass(frozen=True)
@@ -32,42 +89,25 @@ class EvalStats:
 
 
 def evaluate(
-    agent: Any, env: Any, episodes: int, video_frames: list[np.ndarray] | None = None
+    agent: Actor, env: Any, episodes: int, video_frames: list[np.ndarray] | None = None
 ) -> EvalStats:
     """Play `episodes` full episodes with `agent.act`; `env` is seeded by the caller.
 
-    With `video_frames`, the first episode's `env.render()` frames are appended to it
-    (the env must have been made with render_mode="rgb_array").
+    With `video_frames`, the first episode's `env.render()` frames are appended to it.
     """
-    returns, lengths, successes = [], [], []
-    for episode in range(episodes):
-        observation, _ = env.reset()
-        recording = video_frames is not None and episode == 0
-        if recording:
-            video_frames.append(env.render())  # type: ignore[union-attr]
-        state = agent.initial_state()
-        total, length, done = 0.0, 0, False
-        info: dict[str, Any] = {}
-        while not done:
-            action, state = agent.act(observation, state)
-            observation, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            length += 1
-            done = terminated or truncated
-            if recording:
-                video_frames.append(env.render())  # type: ignore[union-attr]
-        returns.append(total)
-        lengths.append(length)
-        if "is_success" in info:
-            successes.append(bool(info["is_success"]))
-    values = np.asarray(returns, dtype=np.float64)
+    played = [
+        play_episode(agent, env, video_frames=video_frames if index == 0 else None)
+        for index in range(episodes)
+    ]
+    values = np.asarray([episode.total for episode in played], dtype=np.float64)
+    successes = [episode.success for episode in played if episode.success is not None]
     return EvalStats(
         episodes=episodes,
         mean=float(values.mean()),
         std=float(values.std()),
         min=float(values.min()),
         max=float(values.max()),
-        mean_length=float(np.mean(lengths)),
+        mean_length=float(np.mean([episode.length for episode in played])),
         success_rate=float(np.mean(successes)) if len(successes) == episodes else None,
     )
 

@@ -403,6 +403,21 @@ def act_greedily(
     return greedy_action(distribution, action_space), state
 
 
+class GreedyPolicy:
+    """A network's greedy policy as an actor (`act`, `initial_state`), for
+    `rlkit.evaluation.play_episode` where there is no agent (NES's population members)."""
+
+    def __init__(self, policy: ActorCritic, action_space: gym.Space[Any]) -> None:
+        self.policy = policy
+        self.action_space = action_space
+
+    def act(self, observation: Any, state: RecurrentState | None) -> tuple[Any, Any]:
+        return act_greedily(self.policy, self.action_space, observation, state)
+
+    def initial_state(self) -> RecurrentState | None:
+        return self.policy.initial_state(1)
+
+
 def greedy_action(distribution: Distribution, action_space: gym.Space[Any]) -> Any:
     """The evaluation action of a one-element batch: the most probable (Discrete) or the
     Gaussian's mean clipped to the bounds (Box)."""

@@ -41,16 +41,21 @@ A dead worker's lost call is sent again to its replacement by default. With
 `lost_calls="return"`, `wait_any` instead returns `(index, LostCall)` after replacing the
 worker, and the learner decides where the work goes (NES gives it to the survivors).
 
+Many small tasks (NES's population members) go through `map_chunks`, a work queue over
+any pool: chunks of tasks to whichever worker is free, a chunk lost with a dead worker
+handed to the next one that finishes (pool made with `lost_calls="return"`).
+
 An exception raised inside a worker method reaches the caller (a UserError as itself).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import pickle
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
@@ -163,6 +168,79 @@ def make_pool(
             lost_calls=lost_calls,
         )
     raise ValueError(f"unknown pool backend {backend!r}; accepted: inprocess, ray")
+
+
+CHUNKS_PER_WORKER = 4  # tasks go out in this many chunks per worker: a lost one costs little
+
+
+@dataclass(frozen=True)
+class ChunkedResults:
+    """What `map_chunks` returns: one result per task, in task order, and the traffic."""
+
+    results: list[Any]
+    bytes_sent: int  # pickled: the shared argument once per worker, and every chunk
+    bytes_received: int  # pickled results
+    lost_chunks: int  # chunks lost with a dead worker and sent again
+
+
+def map_chunks(
+    pool: WorkerPool,
+    method: str,
+    tasks: Sequence[Any],
+    *,
+    shared: Any,
+    args: tuple[Any, ...] = (),
+    chunks_per_worker: int = CHUNKS_PER_WORKER,
+) -> ChunkedResults:
+    """Every task's result from `method(shared, chunk, *args)` on whichever worker is free.
+
+    `shared` is put once (`pool.put`) and its handle sent with every chunk; `method`
+    returns one result per task of its chunk. A chunk lost with a dead worker (the pool
+    made with `lost_calls="return"`) goes to the next worker that finishes one (a
+    survivor); the replacement gets work again once the lost chunks are placed.
+    """
+    size = max(1, math.ceil(len(tasks) / (pool.size * chunks_per_worker)))
+    queue = deque(
+        (begin, list(tasks[begin : begin + size])) for begin in range(0, len(tasks), size)
+    )
+    handle = pool.put(shared)
+    sent = len(pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)) * pool.size
+    received = lost = 0
+    results: list[Any] = [None] * len(tasks)
+    done = [False] * len(tasks)
+    running: dict[int, tuple[int, list[Any]]] = {}
+    parked: list[int] = []  # replaced workers wait while lost chunks are pending
+
+    def give(index: int) -> None:
+        nonlocal sent
+        begin, chunk = queue.popleft()
+        running[index] = (begin, chunk)
+        sent += len(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+        pool.submit(index, method, handle, chunk, *args)
+
+    for index in range(pool.size):
+        if queue:
+            give(index)
+    while running:
+        index, outcome = pool.wait_any()
+        begin, chunk = running.pop(index)
+        if isinstance(outcome, LostCall):
+            lost += 1
+            queue.appendleft((begin, chunk))
+            parked.append(index)
+            if not running:  # nobody left to hand it to: the replacement takes it
+                give(parked.pop())
+            continue
+        received += len(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+        results[begin : begin + len(outcome)] = outcome
+        done[begin : begin + len(outcome)] = [True] * len(outcome)
+        for free in [index, *parked]:
+            if queue and free not in running:
+                give(free)
+        parked = [worker for worker in parked if worker not in running]
+    if not all(done):
+        raise RuntimeError(f"map_chunks: '{method}' returned fewer results than tasks")
+    return ChunkedResults(results, sent, received, lost)
 
 
 def _copy(value: Any) -> Any:

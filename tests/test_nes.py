@@ -21,19 +21,20 @@ import rlkit
 from rlkit.agents.nes import (
     NESConfig,
     NESWorker,
+    Task,
     centred_ranks,
     es_gradient,
-    evaluate_tasks,
     noise_table,
     snes_update,
     snes_utilities,
 )
-from rlkit.atari import AtariSettings
 from rlkit.checkpoint import list_checkpoints
 from rlkit.errors import UserError
 from rlkit.logger import read_metrics
-from rlkit.pool import make_pool
+from rlkit.pool import make_pool, map_chunks
+from rlkit.signals import LearningSignals
 from rlkit.training import evaluate_run
+from rlkit.workers import EnvFactory, WorkerSetup
 from tests.conftest import run_cli
 from tests.ray_processes import kill_one_worker_at, ray_worker_pids
 
@@ -100,24 +101,22 @@ def test_noise_table_is_the_same_for_the_same_seed() -> None:
 
 
 def cartpole_workers(count: int, config: NESConfig) -> list[dict[str, Any]]:
-    return [
-        {
-            "env_id": "CartPole-v1",
-            "env_kwargs": {},
-            "atari": AtariSettings(),
-            "config": config,
-            "seed": index,
-            "threads": 1,
-        }
+    setups = [
+        WorkerSetup(index, index, index, EnvFactory("CartPole-v1"), LearningSignals(), None)
         for index in range(count)
     ]
+    return [{"setup": setup, "config": config} for setup in setups]
+
+
+def evaluate(pool: Any, search: Any, tasks: list[Task], max_steps: int) -> Any:
+    return map_chunks(pool, "evaluate", tasks, shared=search, args=(0, max_steps))
 
 
 def test_evaluations_return_in_task_order_whichever_worker_ran_them() -> None:
     config = NESConfig(hidden=[8], noise_table_size=10_000)
     noise = noise_table(0, config.noise_table_size)
     centre = np.zeros(4 * 8 + 8 + 8 * 2 + 2, dtype=np.float32)
-    tasks = [(offset, sign, 100 + offset) for offset in (0, 500, 900) for sign in (1.0, -1.0)]
+    tasks = [Task(offset, sign, 100 + offset) for offset in (0, 500, 900) for sign in (1.0, -1.0)]
     outcomes = []
     for workers in (1, 3):
         with make_pool(
@@ -126,10 +125,10 @@ def test_evaluations_return_in_task_order_whichever_worker_ran_them() -> None:
             backend="inprocess",
             shared={"noise": noise},
         ) as pool:
-            outcomes.append(evaluate_tasks(pool, (centre, 0.5), 0, tasks, 500))
-    (one, *_), (three, *_) = outcomes
+            outcomes.append(evaluate(pool, (centre, 0.5), tasks, 500).results)
+    one, three = outcomes
     assert one == three and len(one) == len(tasks)
-    assert len({value for value, _ in one}) > 1  # the perturbations act differently
+    assert len({episode.total for episode in one}) > 1  # the perturbations act differently
 
 
 def test_traffic_per_evaluation_does_not_grow_with_the_parameter_count() -> None:
@@ -146,9 +145,10 @@ def test_traffic_per_evaluation_does_not_grow_with_the_parameter_count() -> None
             centre = np.zeros(size, dtype=np.float32)
             sizes = {}
             for count in (8, 32):
-                tasks = [(offset, 1.0, offset) for offset in range(count)]
-                _, sent, received, _ = evaluate_tasks(pool, (centre, 0.1), 0, tasks, 20)
-                sizes[count] = sent + received
+                tasks = [Task(offset, 1.0, offset) for offset in range(count)]
+                chunked = evaluate(pool, (centre, 0.1), tasks, 20)
+                sent = chunked.bytes_sent
+                sizes[count] = sent + chunked.bytes_received
                 assert sent >= 2 * centre.nbytes  # the parameters went to each worker once
         per_task[size] = (sizes[32] - sizes[8]) / 24
     small, large = sorted(per_task)
