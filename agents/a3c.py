@@ -60,7 +60,6 @@ from rlkit.policies import (
     set_flat_gradients,
     set_flat_parameters,
 )
-from rlkit.pool import make_pool
 from rlkit.rollout import Carry, Rollout, collect_envs, discounted_returns
 from rlkit.run import Run
 from rlkit.seeding import derive_seed
@@ -187,14 +186,23 @@ class A3CWorker:
     """`envs_per_worker` envs and one network copy; `gradients` is all the learner calls."""
 
     def __init__(self, setup: WorkerSetup, *, config: A3CConfig) -> None:
-        made = setup.start()  # env 0 plays on the worker's seed; any others on derived seeds
-        others = [derive_seed(setup.seed, "env", i) for i in range(1, config.envs_per_worker)]
+        made = setup.start()  # env 0 plays on the worker's seeds; any others on derived ones
+        count = config.envs_per_worker
+        others = [derive_seed(setup.seed, "env", i) for i in range(1, count)]
         self.envs = [made, *(setup.make_env(seed) for seed in others)]
+        resets = [
+            setup.reset_seed,
+            *(derive_seed(setup.reset_seed, "env", i) for i in range(1, count)),
+        ]
         self.stream = TorchStream(setup.seed)  # actions: the worker's own stream
         self.signals = setup.signals
         self.config = config
-        self.policy = build_network(config, made.observation_space, made.action_space)
-        self.carries = [Carry.start(env, self.policy, seed=None) for env in self.envs]
+        with TorchStream.isolated():
+            self.policy = build_network(config, made.observation_space, made.action_space)
+        self.carries = [
+            Carry.start(env, self.policy, seed=seed)
+            for env, seed in zip(self.envs, resets, strict=True)
+        ]
         self.parameters = list(self.policy.parameters())
 
     def gradients(self, weights: np.ndarray, version: int, n_steps: int) -> GradientResult:
@@ -265,6 +273,7 @@ class A3C:
             self.optimizer = torch.optim.Adam(
                 parameters, lr=config.learning_rate, eps=config.optimizer_eps, fused=True
             )
+        self.seed = seed
         self._step = 0
         self.version = 0  # gradients applied so far
 
@@ -304,31 +313,7 @@ class A3C:
     def learn(self, total_steps: int, run: Run) -> None:
         """Keep every worker computing a gradient; apply each, send that worker new weights."""
         cfg, settings = self.config, run.settings
-        setups = [
-            WorkerSetup(
-                index=i,
-                # derived from the step too, so a resumed run's workers play new episodes
-                seed=derive_seed(settings.seed, "worker", self._step * settings.workers + i),
-                reset_seed=0,
-                make_env=run.make_env,
-                signals=run.signals,
-                threads=1,
-            )
-            for i in range(settings.workers)
-        ]
-        kwargs = [{"setup": setup, "config": cfg} for setup in setups]
-
-        def note(message: str) -> None:
-            run.note(message)
-            if "replaced" in message:
-                run.logger.log(self._step, {"workers/restarts": float(pool.restarts)})
-
-        pool = make_pool(
-            A3CWorker, kwargs, backend=settings.pool, address=settings.address, on_event=note
-        )
-        with pool:
-            if pool.startup_seconds:
-                run.logger.log(self._step, {"time/ray_startup": round(pool.startup_seconds, 3)})
+        with run.start_workers(A3CWorker, self, self.seed, {"config": cfg}) as pool:
             order: deque[int] = deque()  # workers in the order their calls were submitted
             asked: dict[int, int] = {}  # steps each outstanding call will take
             arrived: dict[int, GradientResult] = {}
