@@ -205,9 +205,9 @@ class A3CWorker:
         ]
         self.parameters = list(self.policy.parameters())
 
-    def gradients(self, weights: np.ndarray, version: int, n_steps: int) -> GradientResult:
-        """Load `weights`, act `n_steps` in each env, return the A3C loss's gradient on them."""
-        set_flat_parameters(self.parameters, torch.tensor(weights))  # Ray's are read-only
+    def collect(self, n_steps: int, version: int) -> Rollout:
+        """`n_steps` steps in each env with the current weights: what the gradient is of
+        (rewards and terminals as the run's learning signals form them)."""
         with self.stream:
             rollout, self.carries = collect_envs(
                 self.envs,
@@ -218,6 +218,12 @@ class A3CWorker:
                 acting_only=True,  # the loss recomputes values and log-probs
                 signals=self.signals,
             )
+        return rollout
+
+    def gradients(self, weights: np.ndarray, version: int, n_steps: int) -> GradientResult:
+        """Load `weights`, act `n_steps` in each env, return the A3C loss's gradient on them."""
+        set_flat_parameters(self.parameters, torch.tensor(weights))  # Ray's are read-only
+        rollout = self.collect(n_steps, version)
         returns = discounted_returns(
             rollout.rewards,
             rollout.terminated,

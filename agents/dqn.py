@@ -178,6 +178,7 @@ class DQN:
         )
         self._refresh_target()
         self.optimizer = self._optimizer()
+        self.replay: ReplayBuffer | None = None  # made by `learn`
         self._step = 0
         self._updates = 0
         self._seed = seed
@@ -289,6 +290,7 @@ class DQN:
             gamma=cfg.gamma,
             seed=self._seed + self._step,
         )
+        self.replay = buffer
         warmup = max(cfg.learning_starts, cfg.batch_size + cfg.n_step)  # steps before updates
         updates_from = self._step + warmup if self._step else warmup
         observations, info = envs.reset(seed=run.reset_seed(self._step))

@@ -217,6 +217,7 @@ class NES:
     )
     default_steps: ClassVar[int] = 1_000_000
     Config: ClassVar[type[NESConfig]] = NESConfig
+    learns_from_signals: ClassVar[bool] = False  # ranks whole-episode game scores
     spaces: ClassVar[Spaces] = Spaces(
         observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box)
     )

@@ -60,7 +60,6 @@ from rlkit.config import StrictModel
 from rlkit.policies import ActorCritic, RecurrentState, act_greedily
 from rlkit.rollout import Carry, Rollout, discounted_returns
 from rlkit.run import Run
-from rlkit.signals import LearningSignals
 from rlkit.workers import TorchStream, WorkerSetup
 
 
@@ -208,7 +207,7 @@ class RPGWorker:
         self.index = setup.index
         self.env = setup.start()
         self.stream = TorchStream(setup.seed)
-        self.signals = LearningSignals()  # not yet the run's Atari signals for rpg
+        self.signals = setup.signals  # Atari: clipped rewards, lost lives terminal
         with TorchStream.isolated():
             space = self.env.observation_space
             self.policy = build_policy(space, self.env.action_space, RPGConfig(**config))

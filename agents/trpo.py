@@ -57,7 +57,6 @@ from rlkit.policies import (
 )
 from rlkit.rollout import Carry, Rollout, gae
 from rlkit.run import Run
-from rlkit.signals import LearningSignals
 from rlkit.workers import TorchStream, WorkerSetup
 
 
@@ -261,8 +260,7 @@ class TRPOWorker:
     def __init__(self, setup: WorkerSetup, *, hidden: list[int], activation: Activation) -> None:
         self.env = setup.start()
         self.stream = TorchStream(setup.seed)
-        # Atari: learns from clipped rewards; lost lives are not yet terminal for trpo
-        self.signals = LearningSignals(clip_rewards=setup.signals.clip_rewards)
+        self.signals = setup.signals  # Atari: clipped rewards, lost lives terminal
         with TorchStream.isolated():
             space = self.env.observation_space
             self.policy = build_policy(space, self.env.action_space, hidden, activation)

@@ -51,6 +51,7 @@ from rlkit.parallel import check_address
 from rlkit.run import CHECKPOINT_DIR, RECORD_FILE, Run
 from rlkit.seeding import run_seeds
 from rlkit.settings import RunSettings
+from rlkit.signals import LearningSignals
 
 CONFIG_FILE = "config.yaml"
 RECORDED_PACKAGES = ("numpy", "gymnasium", "ale-py", "torch", "pydantic", "wandb", "ray")
@@ -279,6 +280,11 @@ def _execute(
     )
     if is_atari(settings.env):
         print(f"rlkit: Atari settings: {settings.atari.describe()}", file=sys.stderr)
+        if getattr(agent, "learns_from_signals", True):
+            signals = LearningSignals.for_run(settings).describe()
+        else:
+            signals = "ranks whole-episode game scores (reward_clipping, episodic_life unused)"
+        print(f"rlkit: {settings.agent} {signals}", file=sys.stderr)
     import torch
 
     torch.set_num_threads(settings.threads or os.cpu_count() or 1)

@@ -6,15 +6,19 @@ pool agent collects through (`rlkit.rollout.collect_envs(signals=...)`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from rlkit.atari import AtariSettings
 from rlkit.environments import make_env
 from rlkit.policies import ActorCritic
-from rlkit.rollout import Carry, collect_envs
+from rlkit.rollout import Carry, Rollout, collect_envs
 from rlkit.signals import LearningSignals
-from rlkit.workers import EnvFactory
+from rlkit.workers import EnvFactory, WorkerSetup
 
 LIVES = 3  # SpaceInvaders: 3 lives, and kills score 5 to 30 points
 
@@ -63,3 +67,96 @@ def test_off_the_atari_games_nothing_changes() -> None:
     rewards = np.array([2.0, -3.0, 0.0])
     assert LearningSignals().rewards(rewards) is rewards
     assert EnvFactory("CartPole-v1")(seed=3).observation_space.shape == (4,)
+
+
+# --- what each agent learns from on Breakout -----------------------------------------------
+
+BREAKOUT = AtariSettings(sticky_action_prob=0.0, episodic_life=True, fire_reset=True)
+SMALL_BREAKOUT = BREAKOUT.model_copy(update={"screen_size": 42})  # a cheaper network
+ATARI_SIGNALS = LearningSignals(clip_rewards=True, episodic_life=True)
+
+
+def setup_on(atari: AtariSettings) -> WorkerSetup:
+    factory = EnvFactory("ALE/Breakout-v5", {}, atari)
+    return WorkerSetup(0, 5, 5, factory, ATARI_SIGNALS, None)
+
+
+def assert_learns_from_atari_signals(rollout: Rollout) -> None:
+    """Rewards in {-1, 0, 1}; a lost life is terminal for learning while play goes on
+    (the next step starts no episode); episodes end only at game over."""
+    assert set(rollout.rewards.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    ends = torch.nonzero(rollout.terminated[:-1, 0]).flatten()
+    lives_lost = [int(t) for t in ends if not rollout.episode_starts[t + 1, 0]]
+    games_over = [int(t) for t in ends if rollout.episode_starts[t + 1, 0]]
+    assert len(lives_lost) >= 3, "Breakout has 5 lives: several are lost in a few hundred steps"
+    assert len(lives_lost) >= 4 * len(games_over)
+    assert all(length > 0 for length in rollout.episode_lengths)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_trpo_learns_from_clipped_rewards_and_lost_lives() -> None:
+    from rlkit.agents.trpo import TRPOWorker
+
+    worker = TRPOWorker(setup_on(SMALL_BREAKOUT), hidden=[8], activation="tanh")
+    assert_learns_from_atari_signals(worker.rollout(worker.policy.state_dict(), 0, 400))
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_rpg_learns_from_clipped_rewards_and_lost_lives() -> None:
+    from rlkit.agents.rpg import RPGConfig, RPGWorker
+
+    config = RPGConfig(hidden=[8], lstm_size=8).model_dump()
+    worker = RPGWorker(setup_on(SMALL_BREAKOUT), config=config)
+    rollout = worker.rollout(worker.policy.state_dict(), 0, [400], True)
+    assert rollout is not None
+    assert_learns_from_atari_signals(rollout)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a3c_learns_from_clipped_rewards_and_lost_lives() -> None:
+    from rlkit.agents.a3c import A3CConfig, A3CWorker
+
+    worker = A3CWorker(setup_on(SMALL_BREAKOUT), config=A3CConfig())
+    assert_learns_from_atari_signals(worker.collect(400, 0))
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_dqn_replays_clipped_rewards_and_lost_lives(tmp_path: Path) -> None:
+    """DQN's replay holds what it learns from: lost lives terminal, not episode ends."""
+    from rlkit.agents.dqn import DQN, DQNConfig
+    from rlkit.logger import Logger
+    from rlkit.run import Run
+    from rlkit.settings import RunSettings
+
+    settings = RunSettings(agent="dqn", env="ALE/Breakout-v5", steps=400, atari=SMALL_BREAKOUT)
+    env = make_env(settings.env, seed=0, atari=settings.atari)
+    config = DQNConfig(buffer_size=1000, learning_starts=1000)  # no updates: the replay only
+    agent = DQN(
+        config, observation_space=env.observation_space, action_space=env.action_space, seed=0
+    )
+    logger = Logger(
+        tmp_path, total_steps=400, start_step=0, log_every=400, wandb_mode="disabled",
+        config={}, progress=False,
+    )  # fmt: skip
+    run = Run(settings=settings, run_dir=tmp_path, env=env, logger=logger, start_step=0)
+    assert run.signals == ATARI_SIGNALS
+    agent.learn(400, run)
+    logger.close()
+    replay = agent.replay
+    assert replay is not None and len(replay) > 300
+    stored = int(replay.written[0])
+    assert set(np.unique(replay.rewards[0, :stored]).tolist()) <= {-1.0, 0.0, 1.0}
+    # a terminal slot followed by the same game (its position goes on) is a lost life;
+    # followed by a new episode's first slot (position 0), the game was over
+    ends = np.flatnonzero(replay.terminal[0, : stored - 1])
+    lives_lost = int((replay.positions[0, ends + 1] > 0).sum())
+    games_over = int((replay.positions[0, ends + 1] == 0).sum())
+    assert lives_lost >= 3 and lives_lost >= 4 * games_over
