@@ -48,15 +48,16 @@ import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from rlkit.agent import Spaces
+from rlkit.agent import POLICY_SPACES, Spaces, vector_preset
 from rlkit.config import StrictModel
-from rlkit.networks import Activation, is_image_space
+from rlkit.networks import Activation
 from rlkit.policies import (
     ActorCritic,
-    RecurrentState,
-    act_greedily,
+    GreedyActing,
     flat_gradient,
     flat_parameters,
+    load_network_state,
+    network_state,
     set_flat_gradients,
     set_flat_parameters,
 )
@@ -245,16 +246,15 @@ class A3CWorker:
         )
 
 
-class A3C:
+class A3C(GreedyActing):
     """Asynchronous advantage actor-critic for Box observations, Discrete or 1-D Box actions."""
 
     summary: ClassVar[str] = "asynchronous advantage actor-critic on Ray gradient workers"
     paper: ClassVar[str] = "Mnih et al. 2016, Asynchronous methods for deep RL (ICML)"
     default_steps: ClassVar[int] = 10_000_000
     Config: ClassVar[type[A3CConfig]] = A3CConfig
-    spaces: ClassVar[Spaces] = Spaces(
-        observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box)
-    )
+    step: int  # environment steps taken in training so far
+    spaces: ClassVar[Spaces] = POLICY_SPACES
 
     def __init__(
         self,
@@ -264,10 +264,11 @@ class A3C:
         action_space: gym.Space[Any],
         seed: int,
     ) -> None:
+        """The shared network (seeded) and the shared optimiser the workers' gradients feed."""
+        torch.manual_seed(seed)  # the network's initial weights
+        self.policy = build_network(config, observation_space, action_space)
         self.config = config
         self.action_space = action_space
-        torch.manual_seed(seed)
-        self.policy = build_network(config, observation_space, action_space)
         parameters = list(self.policy.parameters())
         self.optimizer: torch.optim.Optimizer
         if config.optimizer == "rmsprop":
@@ -280,7 +281,7 @@ class A3C:
                 parameters, lr=config.learning_rate, eps=config.optimizer_eps, fused=True
             )
         self.seed = seed
-        self._step = 0
+        self.step = 0
         self.version = 0  # gradients applied so far
 
     @classmethod
@@ -288,13 +289,7 @@ class A3C:
         cls, observation_space: gym.Space[Any], action_space: gym.Space[Any]
     ) -> dict[str, Any]:
         """The paper's Atari values for frames; tuned MLP values for flat observations."""
-        if is_image_space(observation_space):
-            return {}
-        return {"steps": FLAT_OBSERVATION_STEPS, "hparams": dict(FLAT_OBSERVATION_PRESET)}
-
-    @property
-    def step(self) -> int:
-        return self._step
+        return vector_preset(observation_space, FLAT_OBSERVATION_STEPS, FLAT_OBSERVATION_PRESET)
 
     def _weights(self) -> np.ndarray:
         """The weights as one flat numpy array (`rlkit.policies.flat_parameters`): Ray and
@@ -309,7 +304,7 @@ class A3C:
         norm = float(nn.utils.clip_grad_norm_(self.policy.parameters(), clip or float("inf")))
         rate = self.config.learning_rate
         if self.config.anneal_lr:
-            rate *= max(0.0, 1.0 - self._step / total_steps)
+            rate *= max(0.0, 1.0 - self.step / total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = rate
         self.optimizer.step()
@@ -325,7 +320,7 @@ class A3C:
             arrived: dict[int, GradientResult] = {}
 
             def submit(index: int) -> None:
-                left = total_steps - self._step - sum(asked.values())
+                left = total_steps - self.step - sum(asked.values())
                 if left > 0 and not run.stop_requested:
                     # each env steps `length` times; the last segment may overshoot the
                     # budget by fewer than envs_per_worker steps
@@ -350,15 +345,15 @@ class A3C:
                 del asked[index]
                 staleness = float(self.version - result.version)
                 norm = self._apply(result, total_steps)
-                previous = self._step
-                self._step += result.steps
+                previous = self.step
+                self.step += result.steps
                 window.append(
                     {**result.metrics, "train/grad_norm": norm, "train/staleness": staleness}
                 )
-                run.logger.log_episodes(self._step, result)
+                run.logger.log_episodes(self.step, result)
                 submit(index)
                 summary = None
-                if self._step // settings.log_every > previous // settings.log_every:
+                if self.step // settings.log_every > previous // settings.log_every:
                     summary, window = self._summary(window), []
                 run.end_iteration(self, summary)
 
@@ -369,25 +364,16 @@ class A3C:
         metrics["train/updates"] = float(self.version)
         return metrics
 
-    def act(self, observation: Any, state: RecurrentState | None) -> tuple[Any, Any]:
-        """Greedy action (the most probable, or the Gaussian mean), with the next LSTM state."""
-        return act_greedily(self.policy, self.action_space, observation, state)
-
-    def initial_state(self) -> RecurrentState | None:
-        return self.policy.initial_state(1)
-
     def state_dict(self) -> dict[str, Any]:
         return {
-            "policy": self.policy.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "step": self._step,
+            **network_state(self.policy, self.optimizer),
+            "step": self.step,
             "version": self.version,
             "torch_rng": torch.get_rng_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self._step = int(state["step"])
+        load_network_state(self.policy, self.optimizer, state)
+        self.step = int(state["step"])
         self.version = int(state["version"])
         torch.set_rng_state(state["torch_rng"])

@@ -36,7 +36,7 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import nn
 
-from rlkit.agent import Spaces
+from rlkit.agent import Spaces, vector_preset
 from rlkit.config import StrictModel
 from rlkit.environments import success_of
 from rlkit.networks import NatureCNN, QNetwork, build_torso, is_image_space, resolve_device
@@ -143,6 +143,7 @@ class DQN:
     paper: ClassVar[str] = "Mnih et al. 2015, Human-level control through deep RL (Nature)"
     default_steps: ClassVar[int] = 10_000_000
     Config: ClassVar[type[DQNConfig]] = DQNConfig
+    step: int  # environment steps taken in training so far
     spaces: ClassVar[Spaces] = Spaces(observation=(gym.spaces.Box,), action=(gym.spaces.Discrete,))
 
     def __init__(
@@ -179,7 +180,7 @@ class DQN:
         self._refresh_target()
         self.optimizer = self._optimizer()
         self.replay: ReplayBuffer | None = None  # made by `learn`
-        self._step = 0
+        self.step = 0
         self._updates = 0
         self._seed = seed
 
@@ -188,9 +189,7 @@ class DQN:
         cls, observation_space: gym.Space[Any], action_space: gym.Space[Any]
     ) -> dict[str, Any]:
         """Defaults for this kind of observation, under YAML, flags and --set."""
-        if is_image_space(observation_space):
-            return {}
-        return {"steps": FLAT_OBSERVATION_STEPS, "hparams": dict(FLAT_OBSERVATION_PRESET)}
+        return vector_preset(observation_space, FLAT_OBSERVATION_STEPS, FLAT_OBSERVATION_PRESET)
 
     def _network(self) -> QNetwork:
         torso = build_torso(self.observation_space, self.config.mlp_hidden)
@@ -207,16 +206,12 @@ class DQN:
             self.online.parameters(), lr=cfg.learning_rate, eps=cfg.adam_epsilon, fused=True
         )
 
-    @property
-    def step(self) -> int:
-        return self._step
-
     def epsilon(self, total_steps: int) -> float:
         cfg = self.config
         horizon = cfg.epsilon_steps
         if horizon is None:
-            return cfg.epsilon.value(self._step, total_steps)
-        return cfg.epsilon.value(self._step, math.ceil(horizon / cfg.epsilon.fraction))
+            return cfg.epsilon.value(self.step, total_steps)
+        return cfg.epsilon.value(self.step, math.ceil(horizon / cfg.epsilon.fraction))
 
     def _greedy(self, observations: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -288,12 +283,12 @@ class DQN:
             stacked=run.frame_stacked,
             n_step=cfg.n_step,
             gamma=cfg.gamma,
-            seed=self._seed + self._step,
+            seed=self._seed + self.step,
         )
         self.replay = buffer
         warmup = max(cfg.learning_starts, cfg.batch_size + cfg.n_step)  # steps before updates
-        updates_from = self._step + warmup if self._step else warmup
-        observations, info = envs.reset(seed=run.reset_seed(self._step))
+        updates_from = self.step + warmup if self.step else warmup
+        observations, info = envs.reset(seed=run.reset_seed(self.step))
         buffer.start_episodes(np.arange(num_envs), observations)
         life_loss = run.signals.life_loss(num_envs)
         if life_loss is not None:
@@ -302,7 +297,7 @@ class DQN:
         returns = np.zeros(num_envs)
         lengths = np.zeros(num_envs, dtype=np.int64)
         metrics: dict[str, torch.Tensor] = {}
-        while self._step < total_steps and not run.stop_requested:
+        while self.step < total_steps and not run.stop_requested:
             actions = self._explore(observations, self.epsilon(total_steps))
             next_observations, rewards, terminated, truncated, info = envs.step(actions)
             stepped = np.flatnonzero(~resetting)
@@ -323,27 +318,27 @@ class DQN:
                 buffer.start_episodes(np.flatnonzero(resetting), next_observations[resetting])
             returns[stepped] += rewards[stepped]
             lengths[stepped] += 1
-            previous = self._step
-            self._step += len(stepped)
+            previous = self.step
+            self.step += len(stepped)
             for index in np.flatnonzero(~resetting & (terminated | truncated)).tolist():
                 run.logger.episode(
-                    self._step, float(returns[index]), int(lengths[index]), success_of(info, index)
+                    self.step, float(returns[index]), int(lengths[index]), success_of(info, index)
                 )
                 returns[index], lengths[index] = 0.0, 0
             resetting = terminated | truncated
             observations = next_observations
 
-            if self._step >= updates_from:
-                rounds = self._step // cfg.train_frequency - previous // cfg.train_frequency
+            if self.step >= updates_from:
+                rounds = self.step // cfg.train_frequency - previous // cfg.train_frequency
                 for _ in range(rounds * cfg.gradient_steps):
                     metrics = self._update(buffer)
-                if self._step // cfg.target_update_period > previous // cfg.target_update_period:
+                if self.step // cfg.target_update_period > previous // cfg.target_update_period:
                     self._refresh_target()
             log_every = run.settings.log_every
-            if metrics and self._step // log_every > previous // log_every:
+            if metrics and self.step // log_every > previous // log_every:
                 values = {name: float(value) for name, value in metrics.items()}
-                run.logger.log(self._step, {**values, "train/epsilon": self.epsilon(total_steps)})
-            run.logger.tick(self._step)
+                run.logger.log(self.step, {**values, "train/epsilon": self.epsilon(total_steps)})
+            run.logger.tick(self.step)
             run.maybe_evaluate(self)
             run.maybe_checkpoint(self)
 
@@ -361,7 +356,7 @@ class DQN:
             "online": self.online.state_dict(),
             "target": self.target.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "step": self._step,
+            "step": self.step,
             "updates": self._updates,
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
@@ -371,7 +366,7 @@ class DQN:
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self._step = int(state["step"])
+        self.step = int(state["step"])
         self._updates = int(state["updates"])
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])

@@ -54,14 +54,14 @@ import numpy as np
 import torch
 from pydantic import Field, PositiveInt
 
-from rlkit.agent import Spaces
+from rlkit.agent import POLICY_SPACES, Spaces
 from rlkit.config import StrictModel
 from rlkit.errors import UserError
 from rlkit.evaluation import Episode, play_episode
 from rlkit.policies import (
     ActorCritic,
+    GreedyActing,
     GreedyPolicy,
-    act_greedily,
     flat_parameters,
     set_flat_parameters,
 )
@@ -207,7 +207,7 @@ class NESWorker:
         return episodes
 
 
-class NES:
+class NES(GreedyActing):
     """Natural evolution strategies (ES or SNES) over a policy's parameters, on a pool."""
 
     summary: ClassVar[str] = "natural evolution strategies: ES (shared noise table) or SNES"
@@ -217,10 +217,9 @@ class NES:
     )
     default_steps: ClassVar[int] = 1_000_000
     Config: ClassVar[type[NESConfig]] = NESConfig
+    step: int  # environment steps taken in training so far
     learns_from_signals: ClassVar[bool] = False  # ranks whole-episode game scores
-    spaces: ClassVar[Spaces] = Spaces(
-        observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box)
-    )
+    spaces: ClassVar[Spaces] = POLICY_SPACES
 
     def __init__(
         self,
@@ -230,6 +229,7 @@ class NES:
         action_space: gym.Space[Any],
         seed: int,
     ) -> None:
+        """The policy (seeded), its parameters as the search centre, the noise seed."""
         if config.variant == "es" and config.population % 2:
             raise UserError(
                 f"nes: population {config.population} must be even for variant es "
@@ -255,13 +255,9 @@ class NES:
         self.noise_seed = derive_seed(seed, "noise")
         self.rng = np.random.default_rng(seed)
         self.seed = seed
-        self._step = 0
+        self.step = 0
         self._generation = 0
         self._noise: np.ndarray | None = None
-
-    @property
-    def step(self) -> int:
-        return self._step
 
     @property
     def noise(self) -> np.ndarray:
@@ -280,8 +276,8 @@ class NES:
             shared={"noise": self.noise},
             lost_calls="return",
         ) as pool:
-            while self._step < total_steps and not run.stop_requested:
-                metrics = self._generation_step(pool, run, total_steps - self._step)
+            while self.step < total_steps and not run.stop_requested:
+                metrics = self._generation_step(pool, run, total_steps - self.step)
                 run.end_iteration(self, metrics)
 
     def _tasks(self) -> tuple[np.ndarray, list[Task]]:
@@ -322,8 +318,8 @@ class NES:
         episodes: list[Episode] = chunked.results
         returns = np.array([episode.total for episode in episodes], dtype=np.float64)
         lengths = [episode.length for episode in episodes]
-        self._step += sum(lengths)
-        run.logger.episodes_finished(self._step, returns.tolist(), lengths, [None] * len(tasks))
+        self.step += sum(lengths)
+        run.logger.episodes_finished(self.step, returns.tolist(), lengths, [None] * len(tasks))
         traffic = {
             "train/bytes_per_generation": float(chunked.bytes_sent + chunked.bytes_received),
             "train/bytes_to_workers": float(chunked.bytes_sent),
@@ -365,20 +361,12 @@ class NES:
         self.adam.step()
         self.centre = param.detach().numpy().copy()
 
-    def act(self, observation: Any, state: Any = None) -> tuple[Any, Any]:
-        """Evaluation policy: the centre's deterministic action (carrying LSTM state)."""
-        return act_greedily(self.policy, self.action_space, observation, state)
-
-    def initial_state(self) -> Any:
-        """Zero LSTM state (None for a memoryless policy)."""
-        return self.policy.initial_state(1)
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "centre": torch.from_numpy(self.centre.copy()),
             "sigma": torch.from_numpy(self.sigma.copy()),
             "adam": self.adam.state_dict(),
-            "step": self._step,
+            "step": self.step,
             "generation": self._generation,
             "rng": self.rng.bit_generator.state,
         }
@@ -391,6 +379,6 @@ class NES:
         with torch.no_grad():
             param.copy_(torch.from_numpy(self.centre))
         set_flat_parameters(self.params, torch.from_numpy(self.centre))
-        self._step = int(state["step"])
+        self.step = int(state["step"])
         self._generation = int(state["generation"])
         self.rng.bit_generator.state = state["rng"]

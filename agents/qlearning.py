@@ -79,6 +79,7 @@ class QLearning:
     paper: ClassVar[str] = "Watkins 1989, Learning from Delayed Rewards (PhD thesis)"
     default_steps: ClassVar[int] = 200_000
     Config: ClassVar[type[QLearningConfig]] = QLearningConfig
+    step: int  # environment steps taken in training so far
     spaces: ClassVar[Spaces] = Spaces(
         observation=(gym.spaces.Discrete,), action=(gym.spaces.Discrete,)
     )
@@ -100,11 +101,7 @@ class QLearning:
         self._action_offset = int(action_space.start)
         self.q_table = np.full((self.num_states, self.num_actions), config.initial_value)
         self.rng = np.random.default_rng(seed)
-        self._step = 0
-
-    @property
-    def step(self) -> int:
-        return self._step
+        self.step = 0
 
     def _greedy(self, state: int) -> int:
         values = self.q_table[state]
@@ -117,8 +114,8 @@ class QLearning:
         observation, _ = env.reset()
         state = int(observation) - self._state_offset
         episode_return, episode_length = 0.0, 0
-        while self._step < total_steps and not run.stop_requested:
-            epsilon = cfg.epsilon.value(self._step, total_steps)
+        while self.step < total_steps and not run.stop_requested:
+            epsilon = cfg.epsilon.value(self.step, total_steps)
             if self.rng.random() < epsilon:
                 action = int(self.rng.integers(self.num_actions))
             else:
@@ -127,7 +124,7 @@ class QLearning:
                 action + self._action_offset
             )
             next_state = int(observation) - self._state_offset
-            alpha = cfg.learning_rate.value(self._step, total_steps)
+            alpha = cfg.learning_rate.value(self.step, total_steps)
             td_update(
                 self.q_table,
                 state,
@@ -138,7 +135,7 @@ class QLearning:
                 gamma=cfg.gamma,
                 alpha=alpha,
             )
-            self._step += 1
+            self.step += 1
             episode_return += float(reward)
             episode_length += 1
             state = next_state
@@ -159,7 +156,7 @@ class QLearning:
     def state_dict(self) -> dict[str, Any]:
         return {
             "q_table": self.q_table.copy(),
-            "step": self._step,
+            "step": self.step,
             "rng": self.rng.bit_generator.state,
         }
 
@@ -168,5 +165,5 @@ class QLearning:
         if table.shape != self.q_table.shape:
             raise ValueError(f"Q-table shape {table.shape} != {self.q_table.shape}")
         self.q_table = table.copy()
-        self._step = int(state["step"])
+        self.step = int(state["step"])
         self.rng.bit_generator.state = state["rng"]

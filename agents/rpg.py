@@ -55,9 +55,9 @@ import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from rlkit.agent import Spaces
+from rlkit.agent import POLICY_SPACES, Spaces
 from rlkit.config import StrictModel
-from rlkit.policies import ActorCritic, RecurrentState, act_greedily
+from rlkit.policies import ActorCritic, GreedyActing, load_network_state, network_state
 from rlkit.rollout import Carry, Rollout, discounted_returns
 from rlkit.run import Run
 from rlkit.workers import TorchStream, WorkerSetup
@@ -242,16 +242,15 @@ class RPGWorker:
         return rollout
 
 
-class RPG:
+class RPG(GreedyActing):
     """Recurrent policy gradients for Discrete or 1-D Box actions and Box observations."""
 
     summary: ClassVar[str] = "recurrent policy gradients: REINFORCE through an LSTM policy"
     paper: ClassVar[str] = "Wierstra et al. 2009, Recurrent policy gradients (Logic J. IGPL)"
     default_steps: ClassVar[int] = 200_000
     Config: ClassVar[type[RPGConfig]] = RPGConfig
-    spaces: ClassVar[Spaces] = Spaces(
-        observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box)
-    )
+    step: int  # environment steps taken in training so far
+    spaces: ClassVar[Spaces] = POLICY_SPACES
 
     def __init__(
         self,
@@ -261,6 +260,7 @@ class RPG:
         action_space: gym.Space[Any],
         seed: int,
     ) -> None:
+        """The LSTM policy and its baseline (seeded), one Adam for both."""
         self.config = config
         self.observation_space = observation_space
         self.action_space = action_space
@@ -268,22 +268,18 @@ class RPG:
         self.policy = build_policy(observation_space, action_space, config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
         self.seed = seed
-        self._step = 0
+        self.step = 0
         self._iterations = 0
-
-    @property
-    def step(self) -> int:
-        return self._step
 
     def learn(self, total_steps: int, run: Run) -> None:
         """Collect whole episodes on the workers, then one REINFORCE step through the LSTM."""
         cfg = self.config
         kwargs = {"config": cfg.model_dump()}
         with run.start_workers(RPGWorker, self, self.seed, kwargs) as pool:
-            while self._step < total_steps and not run.stop_requested:
+            while self.step < total_steps and not run.stop_requested:
                 # the last iteration shares out the steps left and cuts its episodes there
                 # (they bootstrap from the baseline), so a run ends on its exact budget
-                remaining = total_steps - self._step
+                remaining = total_steps - self.step
                 whole_episodes = cfg.steps_per_worker * pool.size < remaining
                 if whole_episodes:
                     steps = [cfg.steps_per_worker] * pool.size
@@ -296,8 +292,8 @@ class RPG:
                 )
                 rollouts = [rollout for rollout in results if rollout is not None]
                 for rollout in rollouts:
-                    self._step += rollout.steps
-                    run.logger.log_episodes(self._step, rollout)
+                    self.step += rollout.steps
+                    run.logger.log_episodes(self.step, rollout)
                 metrics = self._update(episode_batch(rollouts, cfg.gamma))
                 self._iterations += 1
                 run.end_iteration(self, metrics)
@@ -318,24 +314,14 @@ class RPG:
         metrics["train/episodes"] = float(batch["mask"].shape[1])
         return metrics
 
-    def act(self, observation: Any, state: RecurrentState | None) -> tuple[Any, Any]:
-        """Evaluation policy: argmax (Discrete) or mean (Box), carrying the LSTM state."""
-        return act_greedily(self.policy, self.action_space, observation, state)
-
-    def initial_state(self) -> RecurrentState | None:
-        """Zero LSTM state (None for the memoryless variant)."""
-        return self.policy.initial_state(1)
-
     def state_dict(self) -> dict[str, Any]:
         return {
-            "policy": self.policy.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "step": self._step,
+            **network_state(self.policy, self.optimizer),
+            "step": self.step,
             "iterations": self._iterations,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self._step = int(state["step"])
+        load_network_state(self.policy, self.optimizer, state)
+        self.step = int(state["step"])
         self._iterations = int(state["iterations"])

@@ -44,13 +44,13 @@ import torch
 from pydantic import Field, PositiveInt
 from torch.distributions import Distribution, kl_divergence
 
-from rlkit.agent import Spaces
+from rlkit.agent import POLICY_SPACES, Spaces
 from rlkit.config import StrictModel
 from rlkit.networks import Activation
 from rlkit.policies import (
     ActorCritic,
     GaussianHead,
-    act_greedily,
+    GreedyActing,
     flat_gradient,
     flat_parameters,
     set_flat_parameters,
@@ -276,16 +276,15 @@ class TRPOWorker:
         return rollout
 
 
-class TRPO:
+class TRPO(GreedyActing):
     """Trust-region policy optimisation for Discrete or 1-D Box actions, Box observations."""
 
     summary: ClassVar[str] = "trust region policy optimisation: natural gradient + line search"
     paper: ClassVar[str] = "Schulman et al. 2015, Trust Region Policy Optimization (ICML)"
     default_steps: ClassVar[int] = 1_000_000
     Config: ClassVar[type[TRPOConfig]] = TRPOConfig
-    spaces: ClassVar[Spaces] = Spaces(
-        observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box)
-    )
+    step: int  # environment steps taken in training so far
+    spaces: ClassVar[Spaces] = POLICY_SPACES
 
     def __init__(
         self,
@@ -295,6 +294,7 @@ class TRPO:
         action_space: gym.Space[Any],
         seed: int,
     ) -> None:
+        """The policy and value networks (seeded), the value function's Adam."""
         self.config = config
         self.action_space = action_space
         torch.manual_seed(seed)
@@ -310,7 +310,7 @@ class TRPO:
         )
         self.rng = np.random.default_rng(seed)
         self.seed = seed
-        self._step = 0
+        self.step = 0
         self._iterations = 0
 
     @classmethod
@@ -324,24 +324,20 @@ class TRPO:
             return {"steps": PRESET_STEPS, "hparams": dict(CONTINUOUS_PRESET)}
         return {}
 
-    @property
-    def step(self) -> int:
-        return self._step
-
     def learn(self, total_steps: int, run: Run) -> None:
         """Collect on the workers, take one trust-region step, fit the value function."""
         cfg = self.config
         kwargs = {"hidden": list(cfg.hidden), "activation": cfg.activation}
         with run.start_workers(TRPOWorker, self, self.seed, kwargs) as pool:
-            while self._step < total_steps and not run.stop_requested:
-                remaining = math.ceil((total_steps - self._step) / pool.size)
+            while self.step < total_steps and not run.stop_requested:
+                remaining = math.ceil((total_steps - self.step) / pool.size)
                 steps = min(cfg.steps_per_worker, remaining)
                 weights = self.policy.state_dict()
                 rollouts = pool.call_all("rollout", weights, self._iterations, steps)
                 batch = Rollout.concatenate(rollouts)
-                self._step += batch.steps
+                self.step += batch.steps
                 for rollout in rollouts:
-                    run.logger.log_episodes(self._step, rollout)
+                    run.logger.log_episodes(self.step, rollout)
                 metrics = self._update(batch)
                 self._iterations += 1
                 run.end_iteration(self, metrics)
@@ -374,19 +370,11 @@ class TRPO:
         )
         return {**metrics, "train/value_loss": value_loss}
 
-    def act(self, observation: Any, state: Any = None) -> tuple[Any, None]:
-        """Evaluation policy: the Gaussian's mean (clipped to the bounds) or the argmax."""
-        action, _ = act_greedily(self.policy, self.action_space, observation, None)
-        return action, None
-
-    def initial_state(self) -> None:
-        return None
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "policy": self.policy.state_dict(),
             "value_optimizer": self.value_optimizer.state_dict(),
-            "step": self._step,
+            "step": self.step,
             "iterations": self._iterations,
             "rng": self.rng.bit_generator.state,
         }
@@ -394,6 +382,6 @@ class TRPO:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
         self.value_optimizer.load_state_dict(state["value_optimizer"])
-        self._step = int(state["step"])
+        self.step = int(state["step"])
         self._iterations = int(state["iterations"])
         self.rng.bit_generator.state = state["rng"]

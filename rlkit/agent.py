@@ -42,6 +42,11 @@ class Spaces:
     box_action_rank: int | None = 1
 
 
+POLICY_SPACES = Spaces(observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box))
+"""What the policy-gradient agents and NES take: the spaces `rlkit.policies.ActorCritic` has
+encoders and heads for."""
+
+
 @runtime_checkable
 class Agent(Protocol):
     """What rlkit needs from an agent plugin."""
@@ -50,6 +55,7 @@ class Agent(Protocol):
     paper: ClassVar[str]  # the paper it implements
     default_steps: ClassVar[int]  # environment steps a run trains for by default
     Config: ClassVar[type[StrictModel]]  # typed hyperparameters with defaults
+    step: int  # environment steps taken in training so far
 
     def __init__(
         self,
@@ -74,10 +80,6 @@ class Agent(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
-    @property
-    def step(self) -> int:
-        """Environment steps taken in training so far."""
-
 
 def load_agent(name: str) -> Any:
     """Import the named agent plugin (only that one) and check it implements `Agent`."""
@@ -98,10 +100,26 @@ def load_agent(name: str) -> Any:
     return cls
 
 
+def vector_preset(
+    observation_space: gym.Space[Any], steps: int, hparams: dict[str, Any]
+) -> dict[str, Any]:
+    """A `preset` that applies `steps` and `hparams` (values tuned on vector tasks) to
+    every observation but Atari frame stacks, where the Config's own defaults (the
+    paper's) stand."""
+    from rlkit.networks import is_image_space
+
+    if is_image_space(observation_space):
+        return {}
+    return {"steps": steps, "hparams": dict(hparams)}
+
+
 def missing_members(cls: type) -> list[str]:
     """Members of the `Agent` protocol that `cls` lacks (the protocol is the one list)."""
     members = [*Agent.__annotations__, *(n for n in vars(Agent) if not n.startswith("_"))]
-    found = [name for name in dict.fromkeys(members) if not hasattr(cls, name)]
+    declared = {name for klass in cls.__mro__ for name in getattr(klass, "__annotations__", {})}
+    found = [
+        name for name in dict.fromkeys(members) if not hasattr(cls, name) and name not in declared
+    ]
     if not hasattr(cls, "spaces") and not hasattr(cls, "check_spaces"):
         found.append("spaces")
     return found

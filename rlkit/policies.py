@@ -298,7 +298,10 @@ class ActorCritic(nn.Module):
     ) -> tuple[Distribution, RecurrentState | None]:
         """`step` without the value: (distribution [B], new state), for learners that
         recompute values. The value encoder and head are skipped unless the value
-        function has its own LSTM, whose state must advance too."""
+        function has its own LSTM, whose state must advance too. State None on a
+        recurrent net means zeros."""
+        if self.recurrent and state is None:
+            state = self.initial_state(observation.shape[0])
         if self.value_lstm is not None:
             distribution, _, new_state = self.step(observation, state, episode_start)
             return distribution, new_state
@@ -318,6 +321,19 @@ def concatenate_states(states: Sequence[RecurrentState | None]) -> RecurrentStat
         raise ValueError("cannot concatenate recurrent and memoryless states")
     present = [state for state in states if state is not None]
     return tuple(torch.cat(parts, dim=0) for parts in zip(*present, strict=True))
+
+
+def network_state(policy: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """A network's weights and its optimiser's state, as agents' checkpoints hold them."""
+    return {"policy": policy.state_dict(), "optimizer": optimizer.state_dict()}
+
+
+def load_network_state(
+    policy: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> None:
+    """Restore what `network_state` saved."""
+    policy.load_state_dict(state["policy"])
+    optimizer.load_state_dict(state["optimizer"])
 
 
 def flat_parameters(params: Iterable[nn.Parameter]) -> torch.Tensor:
@@ -403,19 +419,28 @@ def act_greedily(
     return greedy_action(distribution, action_space), state
 
 
-class GreedyPolicy:
-    """A network's greedy policy as an actor (`act`, `initial_state`), for
-    `rlkit.evaluation.play_episode` where there is no agent (NES's population members)."""
+class GreedyActing:
+    """`act` and `initial_state` of an agent whose evaluation policy is its network's
+    greedy action (trpo, rpg, a3c, nes): the argmax, or the Gaussian's mean clipped to
+    the bounds, carrying the LSTM state; an episode starts from the zero state."""
 
-    def __init__(self, policy: ActorCritic, action_space: gym.Space[Any]) -> None:
-        self.policy = policy
-        self.action_space = action_space
+    policy: ActorCritic
+    action_space: gym.Space[Any]
 
     def act(self, observation: Any, state: RecurrentState | None) -> tuple[Any, Any]:
         return act_greedily(self.policy, self.action_space, observation, state)
 
     def initial_state(self) -> RecurrentState | None:
         return self.policy.initial_state(1)
+
+
+class GreedyPolicy(GreedyActing):
+    """A network's greedy policy as an actor, for `rlkit.evaluation.play_episode` where
+    there is no agent (NES's population members)."""
+
+    def __init__(self, policy: ActorCritic, action_space: gym.Space[Any]) -> None:
+        self.policy = policy
+        self.action_space = action_space
 
 
 def greedy_action(distribution: Distribution, action_space: gym.Space[Any]) -> Any:
