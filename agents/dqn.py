@@ -335,12 +335,11 @@ class DQN:
                 if self.step // cfg.target_update_period > previous // cfg.target_update_period:
                     self._refresh_target()
             log_every = run.settings.log_every
+            logged = None
             if metrics and self.step // log_every > previous // log_every:
                 values = {name: float(value) for name, value in metrics.items()}
-                run.logger.log(self.step, {**values, "train/epsilon": self.epsilon(total_steps)})
-            run.logger.tick(self.step)
-            run.maybe_evaluate(self)
-            run.maybe_checkpoint(self)
+                logged = {**values, "train/epsilon": self.epsilon(total_steps)}
+            run.end_iteration(self, logged)
 
     def act(self, observation: Any, state: Any = None) -> tuple[int, None]:
         """Evaluation policy: epsilon-greedy with `eval_epsilon` (Nature: 0.05)."""
