@@ -49,10 +49,11 @@ view only (64 features); one 3x3 layer fits 7x7 (5x5x16 = 400 features), 10x10 a
 other grid with the same rule.
 
 Settings (`EncoderSettings`, for an agent's config): `torso` is `auto`, one kind for
-every part, or part name -> kind (`{image: flat}`); kinds: auto, flat, onehot, cnn,
-nature, drop. `scale` is part name -> input factor. A plain space is one part named
-`observation` (`--set encoder.torso.observation=cnn`). Unknown part names and kinds a
-part cannot take are one-line UserErrors that name them.
+every part a network can use (the others stay dropped), or part name -> kind
+(`{image: flat}`); kinds: auto, flat, onehot, cnn, nature, drop. `scale` is part name
+-> input factor. A plain space is one part named `observation`
+(`--set encoder.torso.observation=cnn`). Unknown part names and kinds a part cannot
+take are one-line UserErrors that name them.
 """
 
 from __future__ import annotations
@@ -185,9 +186,8 @@ def _auto_kind(part: Part) -> Literal["flat", "onehot", "cnn", "nature", "drop"]
 
 
 def _refuse(part: Part, kind: str, needs: str) -> UserError:
-    return UserError(
-        f"encoder.torso.{part.name}: {kind} needs {needs}; {part.name} is {part.space}"
-    )
+    space = part.space if part.kept else type(part.space).__name__  # some reprs span lines
+    return UserError(f"encoder.torso.{part.name}: {kind} needs {needs}; {part.name} is {space}")
 
 
 def _check_kind(part: Part, kind: str) -> None:
@@ -230,10 +230,10 @@ def choose_torsos(
                     )
     choices = []
     for part in parts:
-        wanted = settings.torso if isinstance(settings.torso, str) else None
         if isinstance(settings.torso, dict):
             wanted = settings.torso.get(part.name, "auto")
-        assert wanted is not None
+        else:  # one kind for every part a network can use; the others stay dropped
+            wanted = settings.torso if part.kept else "auto"
         kind = _auto_kind(part) if wanted == "auto" else wanted
         _check_kind(part, kind)
         layout: Layout | None = None
