@@ -128,8 +128,9 @@ def get_part(tree: Tree, path: tuple[PathKey, ...]) -> Any:
 _DROPPED = object()  # a dropped part, while a tree is built
 
 
-def _build(space: gym.Space[Any], leaf: Callable[[tuple[PathKey, ...]], Any]) -> Tree:
-    """The tree shaped like `space` with `leaf(path)` at kept leaves (dropped left out)."""
+def build_tree(space: gym.Space[Any], leaf: Callable[[tuple[PathKey, ...]], Any]) -> Tree:
+    """The tree shaped like `space` with `leaf(path)` at kept parts; dropped parts are left
+    out (absent from a dict, None in a tuple)."""
 
     def visit(node: gym.Space[Any], path: tuple[PathKey, ...]) -> Any:
         if isinstance(node, gym.spaces.Dict):
@@ -161,7 +162,7 @@ def observation_arrays(observation: Any, space: gym.Space[Any]) -> Tree:
     already in its dtype is passed through without a copy.
     """
     parts = {part.path: part for part in observation_parts(space)}
-    return _build(space, lambda path: _array(get_part(observation, path), parts[path]))
+    return build_tree(space, lambda path: _array(get_part(observation, path), parts[path]))
 
 
 def _box_tensor(array: NDArray[Any]) -> torch.Tensor:
@@ -194,7 +195,7 @@ def stack_observations(observations: Sequence[Any], space: gym.Space[Any]) -> Tr
         values = [get_part(observation, path) for observation in observations]
         return torch.from_numpy(_array(np.stack(values), parts[path]))
 
-    return _build(space, leaf)
+    return build_tree(space, leaf)
 
 
 # ----------------------------------------------------------------- nested helpers
