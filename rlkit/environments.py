@@ -233,11 +233,15 @@ def load_env_wrappers(
             raise UserError(f"{where}: module '{module_name}' has no '{class_name}'{hint}")
         if not (isinstance(cls, type) and issubclass(cls, gym.Wrapper)):
             raise UserError(f"{where}: {spec.wrapper} is not a gymnasium.Wrapper class")
+        accepted = _accepted_keywords(cls)[1:]  # after the env; [] when it takes **kwargs
+        words = f"; accepted: {', '.join(accepted)}" if accepted else ""
+        unknown = [key for key in spec.kwargs if accepted and key not in accepted]
+        if unknown:
+            hint = suggest(unknown[0], accepted)
+            raise UserError(f"{where}: no keyword '{unknown[0]}'{hint}{words}")
         try:
             inspect.signature(cls).bind(None, **spec.kwargs)
         except TypeError as error:
-            accepted = _accepted_keywords(cls)[1:]  # after the env
-            words = f"; accepted: {', '.join(accepted)}" if accepted else ""
             raise UserError(f"{where}: kwargs {spec.kwargs}: {error}{words}") from None
         loaded.append((spec, cls))
     return loaded

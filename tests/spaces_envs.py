@@ -138,3 +138,8 @@ class DictCueEnv(gym.Env[Any, Any]):
 
 if DICT_CUE_ID not in gym.registry:  # `--env tests.spaces_envs:Id` imports this module
     gym.register(DICT_CUE_ID, entry_point=DictCueEnv)
+
+
+def failing_registration() -> None:
+    """A registration function that fails, for `--env tests.spaces_envs:failing_registration:Id`."""
+    raise RuntimeError("registration failed on purpose")
