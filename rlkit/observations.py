@@ -17,17 +17,18 @@ list with the reason, and conversion leaves it out (absent from a dict, None in 
 tuple).
 
 Conversion keeps each part compact: uint8 stays uint8, bool stays bool, float64 becomes
-float32 (as `rlkit.policies.observation_tensor` does for a Box, whose behaviour is
-unchanged here), unsigned ints wider than 8 bits become the next wider signed int
-(torch's unsigned types beyond uint8 lack most operations), and Discrete and
-MultiDiscrete values are int64 indices.
+float32, unsigned ints wider than 8 bits become the next wider signed int (torch's
+unsigned types beyond uint8 lack most operations), and Discrete and MultiDiscrete
+values are int64 indices. A Box observation space as a whole converts exactly as
+`rlkit.policies.observation_tensor` does (only float64 changes), so rollouts of Box
+observations are unchanged.
 
 Nested values ("trees") are a leaf, a dict of trees or a tuple of trees (None for a
 dropped part). The helpers (`map_leaves`, `stack`, `concatenate`, `index`,
 `leading_shape`, `reshape_leading`) work on trees of numpy arrays or of torch tensors,
 so a plain Box observation (a single array or tensor) goes through them unchanged.
-They are a few lines of our own rather than `torch.utils._pytree`, which is private
-and would treat numpy arrays and None differently across torch versions.
+They are a few lines of our own rather than `torch.utils._pytree`, a private torch
+module with no promise of stability, and they pick np.stack or torch.stack by leaf.
 """
 
 from __future__ import annotations
