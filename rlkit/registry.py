@@ -256,24 +256,30 @@ def import_env_module(env: str) -> str:
         raise UserError(
             f"--env {env}: cannot import module '{module}' ({error}); {ENV_FORMS}"
         ) from None
-    if len(pieces) == 3 and env_id not in gymnasium.registry:
-        name = pieces[1]
-        function = getattr(imported, name, None)
-        if function is None or not callable(function):
-            what = "no function" if function is None else "a non-callable"
-            raise UserError(f"--env {env}: module '{module}' has {what} '{name}'; {ENV_FORMS}")
-        before = set(gymnasium.registry)
-        try:
-            function()
-        except Exception as error:
-            raise UserError(
-                f"--env {env}: {module}.{name}() raised {type(error).__name__}: {error}"
-            ) from None
-        if env_id not in gymnasium.registry:
-            added = sorted(set(gymnasium.registry) - before)
-            shown = ", ".join(added[:8]) + (", ..." if len(added) > 8 else "") or "none"
-            raise UserError(
-                f"--env {env}: {module}.{name}() did not register '{env_id}'"
-                f"{suggest(env_id, added)}; it registered: {shown}"
-            )
+    if len(pieces) == 2:
+        return env_id
+    name = pieces[1]
+    function = getattr(imported, name, None)  # checked in every process, called once
+    if function is None or not callable(function):
+        what = "no function" if function is None else "a non-callable"
+        raise UserError(f"--env {env}: module '{module}' has {what} '{name}'; {ENV_FORMS}")
+    if env_id in gymnasium.registry:
+        return env_id  # registered already in this process: calling again would re-register
+    before = set(gymnasium.registry)
+    try:
+        function()
+    except Exception as error:
+        raise UserError(
+            f"--env {env}: {module}.{name}() raised {type(error).__name__}: {error}"
+        ) from None
+    if env_id not in gymnasium.registry:
+        namespace = env_id.rpartition("/")[0]
+        added = sorted(set(gymnasium.registry) - before)
+        if not added and namespace:  # it had run before: show what its namespace holds
+            added = sorted(id_ for id_ in gymnasium.registry if id_.startswith(f"{namespace}/"))
+        shown = ", ".join(added[:8]) + (", ..." if len(added) > 8 else "") or "nothing"
+        raise UserError(
+            f"--env {env}: {module}.{name}() did not register '{env_id}'"
+            f"{suggest(env_id, added)}; it registers: {shown}"
+        )
     return env_id
