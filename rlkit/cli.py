@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -296,12 +297,24 @@ def _cmd_list(args: argparse.Namespace) -> int:
             print(f"{'':<12} paper: {info.paper}  [{info.distribution}: {info.target}]")
         return 0
     from rlkit.environments import short_names
-    from rlkit.registry import env_plugins
+    from rlkit.registry import env_namespace_plugins, env_plugins, load_env_namespace
 
     plugins = env_plugins()
     print("Plugin environments (entry point rlkit.envs):")
     for env_id, target in plugins.items():
         print(f"  {env_id:<32} {target}")
+    namespaces = env_namespace_plugins()
+    if namespaces:
+        print("Namespace plugins (rlkit.envs, gymnasium.envs; listing runs each one's function):")
+    for name, plugin in namespaces.items():
+        print(f"  {name + '/*':<32} {plugin.target}  [{plugin.group}: {plugin.distribution}]")
+        try:
+            ids = load_env_namespace(plugin)
+        except UserError as error:
+            print(f"  {'':<32} failed: {error}")
+            continue
+        listed = textwrap.fill(", ".join(ids) or "(registers no id)", width=100)
+        print(textwrap.indent(listed, " " * 35))
     print("Short names (name -> Gymnasium id; any registered Gymnasium id works too):")
     for name, env_id in short_names().items():
         if env_id not in plugins:

@@ -2,24 +2,47 @@
 
     resolve_env_id("FrozenLake")      -> "FrozenLake-v1"  (newest registered version)
     resolve_env_id("mypkg.envs:Maze-v0") imports mypkg.envs, then -> "Maze-v0"
+    resolve_env_id("minatar.gym:register_envs:MinAtar/Breakout-v1")
+                                       # imports minatar.gym, calls register_envs()
+    resolve_env_id("MinAtar/Breakout-v1")   # runs the MinAtar namespace plugin first
     make_env("Taxi-v4", seed=3)        -> a seeded env (env, action and observation spaces)
+    make_env("CartPole-v1", seed=3, env_wrappers=[EnvWrapper(
+        wrapper="gymnasium.wrappers:TimeLimit", kwargs={"max_episode_steps": 50})])
 
-Plugin environments (entry-point group `rlkit.envs`) are put into Gymnasium's registry
-every time this module resolves a name, so the same call works in a fresh subprocess or
-a Ray worker.
+Plugin environments (entry-point group `rlkit.envs`, and namespace plugins of
+Gymnasium's `gymnasium.envs` group; see rlkit.registry) are put into Gymnasium's
+registry every time this module resolves a name, so the same call works in a fresh
+subprocess or a Ray worker.
+
+`env_kwargs` that the env rejects (an unknown keyword, a bad value: TypeError,
+ValueError, AssertionError, KeyError or a gymnasium error while making or first
+resetting it) are one-line UserErrors that name the keyword. `env_wrappers` are
+Gymnasium wrappers named `module:Class`, imported by name (never evaluated), checked
+(a gymnasium.Wrapper, keyword arguments its constructor takes) and applied in order
+around the made env, inside `make_env`, so every process that makes the env applies
+them; rlkit's own success reporting wraps them.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium as gym
+from pydantic import Field
 
 from rlkit.atari import is_atari, register_ale
+from rlkit.config import StrictModel
 from rlkit.errors import UserError, suggest
-from rlkit.registry import import_env_module, register_env_plugins
+from rlkit.registry import (
+    env_namespace_plugins,
+    import_env_module,
+    load_env_namespace,
+    register_env_plugins,
+)
 
 if TYPE_CHECKING:
     from rlkit.atari import AtariSettings
@@ -57,14 +80,20 @@ def resolve_env_id(env: str) -> str:
         env_id = import_env_module(env)
         if env_id not in gym.registry:
             raise UserError(
-                f"--env {env}: module imported but '{env_id}' is not registered; "
-                "the module must call gymnasium.register(id=...)"
+                f"--env {env}: module imported but '{env_id}' is not registered; the module "
+                "must call gymnasium.register(id=...), or give module:function:Id"
             )
         return env_id
     if env in gym.registry:
         return env
     if is_atari(env) and register_ale() and env in gym.registry:
         return env
+    namespace, _, _ = _split(env)
+    plugin = env_namespace_plugins().get(namespace or env)
+    if plugin is not None:
+        load_env_namespace(plugin)
+        if env in gym.registry:
+            return env
     names = short_names()
     by_lower = {name.lower(): env_id for name, env_id in names.items()}
     if env.lower() in by_lower:
@@ -72,7 +101,7 @@ def resolve_env_id(env: str) -> str:
     hint = suggest(env, [*gym.registry, *names])
     raise UserError(
         f"unknown env '{env}'{hint}; give a Gymnasium id or short name "
-        "(see `rlkit list envs`), or module:Id"
+        "(see `rlkit list envs`), module:Id or module:function:Id"
     )
 
 
@@ -104,6 +133,141 @@ def _whole_games(settings: AtariSettings) -> AtariSettings:
     return settings.model_copy(update={"episodic_life": False})
 
 
+class EnvWrapper(StrictModel):
+    """A Gymnasium wrapper `make_env` applies: `module:Class` and its keyword arguments."""
+
+    wrapper: str = Field(
+        description="module:Class of a gymnasium.Wrapper, imported by name, e.g. "
+        "gymnasium.wrappers:TimeLimit"
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keyword arguments of the wrapper after the env, e.g. {max_episode_steps: 50}",
+    )
+
+
+WrapperSpecs = Sequence[EnvWrapper | Mapping[str, Any]]
+"""`env_wrappers` as `make_env` takes them: models, or mappings that validate into them."""
+
+_REJECTED = (TypeError, ValueError, AssertionError, KeyError, gym.error.Error)
+"""What envs and wrappers raise for a bad keyword or value."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _accepted_keywords(target: Any) -> list[str]:
+    """Keyword names `target`'s constructor accepts ([] when it takes **kwargs or is unknown)."""
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    if any(param.kind is inspect.Parameter.VAR_KEYWORD for param in parameters):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [param.name for param in parameters if param.kind in kinds]
+
+
+def _env_keywords(env_id: str) -> list[str]:
+    """Keywords the constructor of `env_id`'s entry point accepts ([] when unknown)."""
+    creator: Any = gym.spec(env_id).entry_point
+    if isinstance(creator, str):
+        try:
+            creator = gym.envs.registration.load_env_creator(creator)
+        except Exception:  # listing keywords is a courtesy; never fail over it
+            return []
+    return _accepted_keywords(creator) if creator is not None else []
+
+
+def _env_kwargs_error(env_id: str, env_kwargs: Mapping[str, Any], error: BaseException) -> str:
+    """One line naming the keyword `error` is about (all of them if it cannot tell)."""
+    message = str(error)
+    unexpected = re.search(r"unexpected keyword argument '(\w+)'", message)
+    if unexpected is not None:
+        keyword = unexpected[1]
+        accepted = [name for name in _env_keywords(env_id) if name != "render_mode"]
+        words = f"; accepted: {', '.join(accepted)}" if accepted else ""
+        hint = suggest(keyword, accepted)
+        return f"env_kwargs.{keyword}: {env_id} takes no keyword '{keyword}'{hint}{words}"
+    named = [key for key in env_kwargs if re.search(rf"\b{re.escape(key)}\b", message)]
+    if len(env_kwargs) == 1:
+        named = list(env_kwargs)
+    if named:
+        given = ", ".join(f"env_kwargs.{key}={env_kwargs[key]!r}" for key in named)
+    else:
+        given = "env_kwargs " + ", ".join(f"{key}={value!r}" for key, value in env_kwargs.items())
+    return f"{given} rejected by {env_id}: {_first_line(error)}"
+
+
+def _wrapper_name(position: int, spec: EnvWrapper) -> str:
+    return f"env_wrappers.{position} ({spec.wrapper})"
+
+
+def load_env_wrappers(
+    env_wrappers: WrapperSpecs | None,
+) -> list[tuple[EnvWrapper, type[gym.Wrapper[Any, Any, Any, Any]]]]:
+    """Validate `env_wrappers` and import their classes, by name (importlib; never eval).
+
+    UserError, one line naming the wrapper, for a malformed entry, a module that does
+    not import, a missing class, a class that is not a gymnasium.Wrapper, and keyword
+    arguments its constructor does not take (or required ones missing). Call it before
+    anything starts; `make_env` calls it too.
+    """
+    loaded = []
+    for position, entry in enumerate(env_wrappers or ()):
+        spec = entry if isinstance(entry, EnvWrapper) else _wrapper_spec(position, entry)
+        where = _wrapper_name(position, spec)
+        module_name, colon, class_name = spec.wrapper.partition(":")
+        if not colon or not module_name or not class_name or ":" in class_name:
+            raise UserError(f"{where}: give the wrapper as module:Class")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise UserError(f"{where}: cannot import module '{module_name}' ({error})") from None
+        cls = getattr(module, class_name, None)
+        if cls is None:
+            names = [name for name in dir(module) if not name.startswith("_")]
+            hint = suggest(class_name, names)
+            raise UserError(f"{where}: module '{module_name}' has no '{class_name}'{hint}")
+        if not (isinstance(cls, type) and issubclass(cls, gym.Wrapper)):
+            raise UserError(f"{where}: {spec.wrapper} is not a gymnasium.Wrapper class")
+        accepted = _accepted_keywords(cls)[1:]  # after the env; [] when it takes **kwargs
+        words = f"; accepted: {', '.join(accepted)}" if accepted else ""
+        unknown = [key for key in spec.kwargs if accepted and key not in accepted]
+        if unknown:
+            hint = suggest(unknown[0], accepted)
+            raise UserError(f"{where}: no keyword '{unknown[0]}'{hint}{words}")
+        try:
+            inspect.signature(cls).bind(None, **spec.kwargs)
+        except TypeError as error:
+            raise UserError(f"{where}: kwargs {spec.kwargs}: {error}{words}") from None
+        loaded.append((spec, cls))
+    return loaded
+
+
+def _wrapper_spec(position: int, entry: Mapping[str, Any]) -> EnvWrapper:
+    from rlkit.config import validate
+
+    return validate(EnvWrapper, dict(entry), {}, f"env_wrappers.{position}")  # type: ignore[no-any-return]
+
+
+def _apply_wrappers(
+    made: gym.Env[Any, Any],
+    wrappers: list[tuple[EnvWrapper, type[gym.Wrapper[Any, Any, Any, Any]]]],
+) -> gym.Env[Any, Any]:
+    for position, (spec, cls) in enumerate(wrappers):
+        try:
+            made = cls(made, **spec.kwargs)
+        except _REJECTED as error:
+            where = _wrapper_name(position, spec)
+            raise UserError(
+                f"{where}: kwargs {spec.kwargs} rejected: {_first_line(error)}"
+            ) from None
+    return made
+
+
 def make_env(
     env: str,
     *,
@@ -111,18 +275,26 @@ def make_env(
     env_kwargs: dict[str, Any] | None = None,
     atari: AtariSettings | None = None,
     render_mode: str | None = None,
+    env_wrappers: WrapperSpecs | None = None,
 ) -> gym.Env[Any, Any]:
     """A seeded environment: env RNG, action space and observation space from `seed`.
 
     The env has been reset once with `seed`; agents call `env.reset()` without a seed
     to start each episode, so a run's episodes follow one RNG stream. ALE games get
-    rlkit's Atari preprocessing (`atari`), with unclipped rewards.
+    rlkit's Atari preprocessing (`atari`), with unclipped rewards. `env_wrappers` wrap
+    the env in order (module docstring); ALE games take none.
     """
     env_id = resolve_env_id(env)
+    wrappers = load_env_wrappers(env_wrappers)
     kwargs = dict(env_kwargs or {})
     if is_atari(env_id):
         from rlkit.atari import AtariSettings, make_atari_env
 
+        if wrappers:
+            raise UserError(
+                f"env_wrappers apply to Gymnasium envs; {env_id} gets rlkit's Atari "
+                "preprocessing, set by the atari.* settings"
+            )
         settings = _whole_games(atari if atari is not None else AtariSettings())
         return make_atari_env(
             env_id, settings, seed=seed, render_mode=render_mode, clip_rewards=False
@@ -131,14 +303,22 @@ def make_env(
         kwargs["render_mode"] = render_mode
     try:
         made = gym.make(env_id, **kwargs)
-    except TypeError as error:
-        raise UserError(f"env_kwargs {env_kwargs} rejected by {env_id}: {error}") from None
-    except gym.error.Error as error:
-        raise UserError(f"cannot make env '{env_id}': {error}") from None
+    except _REJECTED as error:
+        if env_kwargs:
+            raise UserError(_env_kwargs_error(env_id, env_kwargs, error)) from None
+        if isinstance(error, gym.error.Error):
+            raise UserError(f"cannot make env '{env_id}': {error}") from None
+        raise
+    made = _apply_wrappers(made, wrappers)
     _, name, _ = _split(env_id)
     if name in _SUCCESS_RULES:
         made = ReportSuccess(made, _SUCCESS_RULES[name])
-    made.reset(seed=seed)
+    try:
+        made.reset(seed=seed)
+    except _REJECTED as error:
+        if not env_kwargs:
+            raise
+        raise UserError(_env_kwargs_error(env_id, env_kwargs, error)) from None
     made.action_space.seed(seed)
     made.observation_space.seed(seed)
     return made
@@ -159,6 +339,7 @@ def make_vector_env(
     num_envs: int,
     env_kwargs: dict[str, Any] | None = None,
     atari: AtariSettings | None = None,
+    env_wrappers: WrapperSpecs | None = None,
 ) -> gym.vector.VectorEnv[Any, Any, Any]:
     """`num_envs` copies stepped together, autoreset on the step after an episode ends.
 
@@ -167,16 +348,22 @@ def make_vector_env(
     `reset(seed=...)`; rewards are unclipped.
     """
     env_id = resolve_env_id(env)
+    wrappers = [spec for spec, _ in load_env_wrappers(env_wrappers)]
     if is_atari(env_id):
         from rlkit.atari import AtariSettings, make_atari_vector_env
 
+        if wrappers:
+            raise UserError(
+                f"env_wrappers apply to Gymnasium envs; {env_id} gets rlkit's Atari "
+                "preprocessing, set by the atari.* settings"
+            )
         settings = _whole_games(atari if atari is not None else AtariSettings())
         return make_atari_vector_env(
             env_id, settings, num_envs=num_envs, seed=0, clip_rewards=False
         )
 
     def factory(index: int) -> Callable[[], gym.Env[Any, Any]]:
-        return lambda: make_env(env, seed=index, env_kwargs=env_kwargs)
+        return lambda: make_env(env, seed=index, env_kwargs=env_kwargs, env_wrappers=wrappers)
 
     return gym.vector.SyncVectorEnv(
         [factory(index) for index in range(num_envs)],

@@ -50,10 +50,16 @@ class MLP(nn.Module):
 
 
 class NatureCNN(nn.Module):
-    """The DQN torso of Mnih et al. (2015); input (B, C, 84, 84) uint8, output (B, 512)."""
+    """The DQN torso of Mnih et al. (2015); input (B, C, 84, 84) uint8, output (B, 512).
 
-    def __init__(self, in_channels: int = 4, frame_size: int = 84, features: int = 512) -> None:
+    `frame_size`: the side of square frames, or (height, width); at least 36 each.
+    """
+
+    def __init__(
+        self, in_channels: int = 4, frame_size: int | tuple[int, int] = 84, features: int = 512
+    ) -> None:
         super().__init__()
+        height, width = (frame_size, frame_size) if isinstance(frame_size, int) else frame_size
         self.conv = nn.Sequential(
             nn.Conv2d(in_channels, 32, kernel_size=8, stride=4),
             nn.ReLU(),
@@ -64,7 +70,7 @@ class NatureCNN(nn.Module):
             nn.Flatten(),
         )
         with torch.no_grad():
-            flat = self.conv(torch.zeros(1, in_channels, frame_size, frame_size)).shape[1]
+            flat = self.conv(torch.zeros(1, in_channels, height, width)).shape[1]
         self.fc = nn.Sequential(nn.Linear(flat, features), nn.ReLU())
         self.output_dim = features
         self.channels_last = False  # see use_channels_last

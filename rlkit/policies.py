@@ -38,13 +38,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Categorical, Distribution, Independent, Normal
+from torch.distributions import (
+    Bernoulli,
+    Categorical,
+    Distribution,
+    Independent,
+    Normal,
+    kl_divergence,
+    register_kl,
+)
 
 from rlkit.errors import UserError
 from rlkit.networks import Activation, ObservationNormalizer, build_torso
@@ -92,13 +100,112 @@ class GaussianHead(nn.Module):
         return Independent(Normal(mean, std, validate_args=False), 1, validate_args=False)
 
 
+class MultiCategorical(Distribution):
+    """Independent categoricals, one per action dimension (MultiDiscrete actions).
+
+    Samples are int64 [..., D] (index 0..n_i - 1 in dimension i; the env's `start` is
+    added by `rlkit.rollout._env_actions`); log-prob and entropy are summed over the D
+    dimensions, as is the KL divergence (registered for `kl_divergence`). `mode` is the
+    argmax of each dimension.
+    """
+
+    arg_constraints: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, logits: torch.Tensor, sizes: Sequence[int]) -> None:
+        self.sizes = [int(size) for size in sizes]
+        self.logits = logits
+        self.categoricals = [
+            Categorical(logits=part, validate_args=False)
+            for part in torch.split(logits, self.sizes, dim=-1)
+        ]
+        super().__init__(
+            batch_shape=logits.shape[:-1],
+            event_shape=torch.Size([len(self.sizes)]),
+            validate_args=False,
+        )
+
+    def sample(self, sample_shape: torch.Size | Sequence[int] = ()) -> torch.Tensor:
+        shape = torch.Size(sample_shape)
+        with torch.no_grad():
+            samples = [part.sample(shape) for part in self.categoricals]  # type: ignore[no-untyped-call]
+            return torch.stack(samples, dim=-1)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        columns = value.long().unbind(dim=-1)
+        pairs = zip(self.categoricals, columns, strict=True)
+        log_probs = [part.log_prob(column) for part, column in pairs]  # type: ignore[no-untyped-call]
+        return torch.stack(log_probs, dim=-1).sum(dim=-1)
+
+    def entropy(self) -> torch.Tensor:
+        entropies = [part.entropy() for part in self.categoricals]  # type: ignore[no-untyped-call]
+        return torch.stack(entropies, dim=-1).sum(dim=-1)
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return torch.stack([part.logits.argmax(dim=-1) for part in self.categoricals], dim=-1)
+
+
+def _kl_multi_categorical(p: MultiCategorical, q: MultiCategorical) -> torch.Tensor:
+    """KL(p || q) of independent dimensions: the sum of the dimensions' KLs."""
+    parts = zip(p.categoricals, q.categoricals, strict=True)
+    return torch.stack([kl_divergence(a, b) for a, b in parts], dim=-1).sum(dim=-1)
+
+
+register_kl(MultiCategorical, MultiCategorical)(_kl_multi_categorical)  # type: ignore[no-untyped-call]
+
+
+class MultiCategoricalHead(nn.Module):
+    """Linear layer to the logits of every dimension -> `MultiCategorical` (MultiDiscrete).
+
+    One linear layer for all dimensions (orthogonal, gain 0.01 as `CategoricalHead`),
+    split into `nvec` (flattened) groups.
+    """
+
+    def __init__(self, features: int, sizes: Sequence[int]) -> None:
+        super().__init__()
+        self.sizes = [int(size) for size in sizes]
+        self.logits = nn.Linear(features, sum(self.sizes))
+        nn.init.orthogonal_(self.logits.weight, gain=POLICY_OUTPUT_GAIN)
+        nn.init.zeros_(self.logits.bias)
+
+    def forward(self, features: torch.Tensor) -> MultiCategorical:
+        return MultiCategorical(self.logits(features), self.sizes)
+
+
+class BernoulliHead(nn.Module):
+    """Linear layer to logits -> independent Bernoullis (MultiBinary actions).
+
+    Samples are float 0./1. [..., n] (n = the flattened MultiBinary shape); log-prob and
+    entropy are summed over the n dimensions (`Independent`); the greedy action is
+    1 where p > 0.5 (logit > 0).
+    """
+
+    def __init__(self, features: int, count: int) -> None:
+        super().__init__()
+        self.logits = nn.Linear(features, count)
+        nn.init.orthogonal_(self.logits.weight, gain=POLICY_OUTPUT_GAIN)
+        nn.init.zeros_(self.logits.bias)
+
+    def forward(self, features: torch.Tensor) -> Independent[Bernoulli]:
+        bernoulli = Bernoulli(logits=self.logits(features), validate_args=False)
+        return Independent(bernoulli, 1, validate_args=False)
+
+
 def policy_head(features: int, action_space: gym.Space[Any]) -> nn.Module:
-    """CategoricalHead for Discrete actions, GaussianHead for a 1-D Box; UserError otherwise."""
+    """CategoricalHead for Discrete actions, GaussianHead for a 1-D Box,
+    MultiCategoricalHead for MultiDiscrete, BernoulliHead for MultiBinary; UserError otherwise."""
     if isinstance(action_space, gym.spaces.Discrete):
         return CategoricalHead(features, int(action_space.n))
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         return GaussianHead(features, int(action_space.shape[0]))
-    raise UserError(f"no policy head for action space {action_space}; need Discrete or a 1-D Box")
+    if isinstance(action_space, gym.spaces.MultiDiscrete):
+        return MultiCategoricalHead(features, action_space.nvec.flatten().tolist())
+    if isinstance(action_space, gym.spaces.MultiBinary):
+        return BernoulliHead(features, int(np.prod(action_space.shape)))
+    raise UserError(
+        f"no policy head for action space {action_space}; need Discrete, MultiDiscrete, "
+        "MultiBinary or a 1-D Box"
+    )
 
 
 def _forget_bias(lstm: nn.LSTM, value: float) -> nn.LSTM:
@@ -444,10 +551,20 @@ class GreedyPolicy(GreedyActing):
 
 
 def greedy_action(distribution: Distribution, action_space: gym.Space[Any]) -> Any:
-    """The evaluation action of a one-element batch: the most probable (Discrete) or the
-    Gaussian's mean clipped to the bounds (Box)."""
+    """The evaluation action of a one-element batch: the most probable (Discrete, plus its
+    `start`), the most probable per dimension (MultiDiscrete, plus `start`), 1 where
+    p > 0.5 (MultiBinary), or the Gaussian's mean clipped to the bounds (Box)."""
     if isinstance(action_space, gym.spaces.Discrete):
-        return int(distribution.probs.argmax(dim=-1)[0])  # type: ignore[attr-defined]
+        best = int(distribution.probs.argmax(dim=-1)[0])  # type: ignore[attr-defined]
+        return best + int(action_space.start)
+    if isinstance(action_space, gym.spaces.MultiDiscrete):
+        assert isinstance(distribution, MultiCategorical)
+        indices = distribution.mode[0].cpu().numpy().reshape(action_space.nvec.shape)
+        return (indices + action_space.start).astype(action_space.dtype)
+    if isinstance(action_space, gym.spaces.MultiBinary):
+        assert isinstance(distribution, Independent)
+        ones = distribution.base_dist.logits[0] > 0
+        return ones.cpu().numpy().reshape(action_space.shape).astype(action_space.dtype)
     assert isinstance(action_space, gym.spaces.Box)
     mean = distribution.mean[0].numpy()
     return np.clip(mean, action_space.low, action_space.high).astype(action_space.dtype)

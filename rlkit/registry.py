@@ -1,12 +1,26 @@
 """Plugin discovery through entry points.
 
 Agents: group `rlkit.agents`, name = agent name, value = `module:Class`.
-Environments: group `rlkit.envs`, name = the Gymnasium id, value = `module:EnvClass`.
+Environments, group `rlkit.envs`, in either of two forms:
+
+- name = a Gymnasium id (it has a namespace `ns/Name` or a version `-vN`), value =
+  `module:EnvClass`: put into Gymnasium's registry lazily; the plugin module is imported
+  by gymnasium.make.
+- name = a namespace (no `/`, no version), value = `module:function`: the function
+  registers that namespace's envs. This is Gymnasium's own plugin convention (group
+  `gymnasium.envs`, which gymnasium 0.26-0.29 loaded at import and 1.0 stopped loading;
+  MinAtar still declares `MinAtar = minatar.gym:register_envs` there), so rlkit reads
+  that group too: `--env MinAtar/Breakout-v1` works with MinAtar installed and nothing
+  else. The function runs once per process, the first time an id of its namespace is
+  asked for, inside `gymnasium.envs.registration.namespace(name)` as gymnasium's loader
+  ran it. A value that turns out to be an env class is registered under the name as
+  its id. `rlkit.envs` wins a name both groups declare; `__root__`/`__internal__`
+  (root-namespace registrations) are not supported: declare such ids one by one.
 
 Listing reads names (and each agent's `summary`/`paper` from its source text) without
-importing any plugin; `rlkit.agent.load_agent` imports only the agent a run names.
-Environment plugins go into Gymnasium's own registry, lazily: the plugin module is
-imported by gymnasium.make.
+importing any plugin, except namespace plugins, whose ids are known only once their
+function has run (`rlkit list envs` says so); `rlkit.agent.load_agent` imports only the
+agent a run names.
 """
 
 from __future__ import annotations
@@ -14,13 +28,17 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import re
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from rlkit.errors import UserError
+from rlkit.errors import UserError, suggest
 
 AGENT_GROUP = "rlkit.agents"
 ENV_GROUP = "rlkit.envs"
+GYMNASIUM_ENV_GROUP = "gymnasium.envs"
+_ROOT_NAMES = ("__root__", "__internal__")
+_VERSIONED = re.compile(r"-v\d+$")
 
 
 @dataclass(frozen=True)
@@ -99,9 +117,85 @@ def list_agents() -> list[AgentInfo]:
     return infos
 
 
+def is_env_id_name(name: str) -> bool:
+    """An `rlkit.envs` name that is a Gymnasium id (has `ns/` or `-vN`), not a namespace."""
+    return "/" in name or _VERSIONED.search(name) is not None
+
+
 def env_plugins() -> dict[str, str]:
-    """Gymnasium id -> entry point of every environment plugin."""
-    return {name: point.value for name, point in sorted(_entry_points(ENV_GROUP).items())}
+    """Gymnasium id -> `module:EnvClass` of every environment plugin named by its id."""
+    points = sorted(_entry_points(ENV_GROUP).items())
+    return {name: point.value for name, point in points if is_env_id_name(name)}
+
+
+@dataclass(frozen=True)
+class NamespacePlugin:
+    """A function that registers a namespace's environments (Gymnasium's convention)."""
+
+    namespace: str
+    target: str  # module:function
+    group: str  # rlkit.envs or gymnasium.envs
+    distribution: str
+
+
+def env_namespace_plugins() -> dict[str, NamespacePlugin]:
+    """Namespace -> its registration function, from `rlkit.envs` and `gymnasium.envs`."""
+    found: dict[str, NamespacePlugin] = {}
+    for group in (ENV_GROUP, GYMNASIUM_ENV_GROUP):
+        for name, point in sorted(_entry_points(group).items()):
+            if (
+                name in found
+                or name in _ROOT_NAMES
+                or (group == ENV_GROUP and is_env_id_name(name))
+            ):
+                continue
+            dist = point.dist.name if point.dist is not None else "?"
+            found[name] = NamespacePlugin(name, point.value, group, dist)
+    return found
+
+
+_LOADED_NAMESPACES: set[str] = set()  # namespaces whose function ran in this process
+
+
+def namespace_ids(namespace: str) -> list[str]:
+    """Ids in Gymnasium's registry under `namespace/` (or the id `namespace` itself)."""
+    import gymnasium
+
+    prefix = f"{namespace}/"
+    return sorted(id_ for id_ in gymnasium.registry if id_.startswith(prefix) or id_ == namespace)
+
+
+def load_env_namespace(plugin: NamespacePlugin) -> list[str]:
+    """Run `plugin`'s registration function (once per process) and return its ids.
+
+    Skipped when ids of the namespace are already registered (the package was imported
+    and registered itself). A plugin that fails to import or raises is a UserError.
+    """
+    import gymnasium
+    from gymnasium.envs.registration import namespace as gymnasium_namespace
+
+    name = plugin.namespace
+    if name in _LOADED_NAMESPACES or namespace_ids(name):
+        _LOADED_NAMESPACES.add(name)
+        return namespace_ids(name)
+    where = f"env plugin '{name}' ({plugin.target}, entry point {plugin.group})"
+    module, _, attr = plugin.target.partition(":")
+    try:
+        loaded = getattr(importlib.import_module(module), attr)
+    except Exception as error:  # a broken plugin must not crash the CLI with a traceback
+        raise UserError(f"{where} failed to import: {error}") from None
+    if isinstance(loaded, type) and issubclass(loaded, gymnasium.Env):
+        gymnasium.register(id=name, entry_point=plugin.target)  # an unversioned id
+    elif callable(loaded):
+        try:
+            with gymnasium_namespace(name):
+                loaded()
+        except Exception as error:
+            raise UserError(f"{where} raised {type(error).__name__}: {error}") from None
+    else:
+        raise UserError(f"{where} is neither a registration function nor an env class")
+    _LOADED_NAMESPACES.add(name)
+    return namespace_ids(name)
 
 
 def register_env_plugins() -> list[str]:
@@ -120,14 +214,56 @@ def register_env_plugins() -> list[str]:
     return registered
 
 
+ENV_FORMS = "give module:Id (importing module registers Id) or module:function:Id"
+
+
 def import_env_module(env: str) -> str:
-    """For `module:Id`, import the module (which registers Id) and return `Id`."""
-    module, _, env_id = env.partition(":")
+    """For `module:Id`, import the module (which registers Id) and return `Id`.
+
+    `module:function:Id` also calls `module.function()` (with no arguments) unless Id is
+    registered already, for packages whose ids exist only after a registration call:
+    `minatar.gym:register_envs:MinAtar/Breakout-v1`. A third field of the same string
+    rather than a separate setting: the env string alone travels to every process that
+    makes the env (workers, Ray, evaluation, `--resume`), as `module:Id` always has, and
+    Gymnasium ids cannot hold a colon (gymnasium.make splits on it), so the form is
+    unambiguous. Anything else is a UserError naming the part at fault.
+    """
+    import gymnasium
+
+    pieces = env.split(":")
+    if len(pieces) not in (2, 3) or not all(piece.strip() for piece in pieces):
+        raise UserError(f"--env {env}: {ENV_FORMS}, each part non-empty")
+    module, env_id = pieces[0], pieces[-1]
     try:
-        importlib.import_module(module)
+        imported = importlib.import_module(module)
     except ImportError as error:
         raise UserError(
-            f"--env {env}: cannot import module '{module}' ({error}); "
-            "give module:Id with an importable module"
+            f"--env {env}: cannot import module '{module}' ({error}); {ENV_FORMS}"
         ) from None
+    if len(pieces) == 2:
+        return env_id
+    name = pieces[1]
+    function = getattr(imported, name, None)  # checked in every process, called once
+    if function is None or not callable(function):
+        what = "no function" if function is None else "a non-callable"
+        raise UserError(f"--env {env}: module '{module}' has {what} '{name}'; {ENV_FORMS}")
+    if env_id in gymnasium.registry:
+        return env_id  # registered already in this process: calling again would re-register
+    before = set(gymnasium.registry)
+    try:
+        function()
+    except Exception as error:
+        raise UserError(
+            f"--env {env}: {module}.{name}() raised {type(error).__name__}: {error}"
+        ) from None
+    if env_id not in gymnasium.registry:
+        namespace = env_id.rpartition("/")[0]
+        added = sorted(set(gymnasium.registry) - before)
+        if not added and namespace:  # it had run before: show what its namespace holds
+            added = sorted(id_ for id_ in gymnasium.registry if id_.startswith(f"{namespace}/"))
+        shown = ", ".join(added[:8]) + (", ..." if len(added) > 8 else "") or "nothing"
+        raise UserError(
+            f"--env {env}: {module}.{name}() did not register '{env_id}'"
+            f"{suggest(env_id, added)}; it registers: {shown}"
+        )
     return env_id

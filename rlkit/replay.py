@@ -22,6 +22,13 @@ rewards summed over up to n steps, the observation m <= n steps later, and the
 discount gamma**m, or 0 when the episode terminated within those steps. Truncation
 (a time limit) is not termination: it bootstraps from the final observation.
 
+Observations that are not a Box (Dict, Tuple, Discrete, MultiDiscrete, MultiBinary):
+`PartReplayBuffer` keeps each part in its own array and compact dtype (uint8 stays
+uint8, bool stays bool, Discrete in the smallest integer type that holds it), with the
+same episodes, sampling and targets. `make_replay_buffer(space, ...)` picks the class
+and `replay_slot_bytes(space)` gives a slot's bytes: 163 for MiniGrid-Empty-5x5-v0
+(7x7x3 image + direction), 415 for MinAtar Breakout (a 10x10x4 bool Box).
+
 Before allocating, the buffer checks that it fits in the memory available and raises
 a UserError naming `buffer_size` if it does not.
 """
@@ -32,10 +39,12 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
 from rlkit.errors import UserError
+from rlkit.observations import Part, build_tree, get_part, observation_parts
 
 # Per slot besides the frame: position (int32), action (int32), reward (float32),
 # and three flags (has a successor, terminal, final).
@@ -44,10 +53,10 @@ _SLOT_OVERHEAD = 4 + 4 + 4 + 3
 
 @dataclass(frozen=True)
 class ReplayBatch:
-    observations: NDArray[Any]
+    observations: Any  # an array [B, ...] (Box), else a tree of arrays (rlkit.observations)
     actions: NDArray[np.int64]
     rewards: NDArray[np.float32]
-    next_observations: NDArray[Any]
+    next_observations: Any
     discounts: NDArray[np.float32]  # gamma**m, 0 where the episode terminated
 
 
@@ -98,11 +107,26 @@ class ReplayBuffer:
         self.frame_stack = observation_shape[0] if stacked else 1
         self.frame_shape = observation_shape[1:] if stacked else observation_shape
         self.stacked = stacked
+        bytes_per_slot = slot_bytes(self.frame_shape, dtype)
+        self._init_slots(capacity, num_envs, n_step, gamma, seed, bytes_per_slot)
+        self.frames = np.zeros((num_envs, self.slots, *self.frame_shape), dtype=dtype)
+
+    def _init_slots(
+        self,
+        capacity: int,
+        num_envs: int,
+        n_step: int,
+        gamma: float,
+        seed: int,
+        bytes_per_slot: int,
+    ) -> None:
+        """Check the size and the memory, then allocate every per-slot field but the
+        observations (`frames` here, one array per part in `PartReplayBuffer`)."""
         self.num_envs = num_envs
         self.slots = capacity // num_envs
         self.n_step = n_step
         self.gamma = gamma
-        self.bytes_per_slot = slot_bytes(self.frame_shape, dtype)
+        self.bytes_per_slot = bytes_per_slot
         if self.slots < self.frame_stack + n_step + 1:
             raise UserError(
                 f"replay buffer of {capacity:,} transitions is too small for {num_envs} envs, "
@@ -111,7 +135,6 @@ class ReplayBuffer:
             )
         check_memory(capacity, self.bytes_per_slot)
         shape = (num_envs, self.slots)
-        self.frames = np.zeros((*shape, *self.frame_shape), dtype=dtype)
         self.positions = np.zeros(shape, dtype=np.int32)
         self.actions = np.zeros(shape, dtype=np.int32)
         self.rewards = np.zeros(shape, dtype=np.float32)
@@ -126,9 +149,12 @@ class ReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes held by the buffer's arrays."""
-        arrays = (self.frames, self.positions, self.actions, self.rewards)
+        arrays = (*self._observation_arrays(), self.positions, self.actions, self.rewards)
         flags = (self.has_next, self.terminal, self.final)
         return sum(array.nbytes for array in (*arrays, *flags))
+
+    def _observation_arrays(self) -> list[NDArray[Any]]:
+        return [self.frames]
 
     def __len__(self) -> int:
         """Slots filled (about one per transition)."""
@@ -137,16 +163,25 @@ class ReplayBuffer:
     def _newest_frames(self, observations: NDArray[Any]) -> NDArray[Any]:
         return observations[:, -1] if self.stacked else observations
 
+    def _store(self, envs: NDArray[np.int64], slots: NDArray[np.int64], observations: Any) -> None:
+        """Write the observations of `envs` (rows aligned with them) into their slots."""
+        self.frames[envs, slots] = self._newest_frames(np.asarray(observations))
+
+    def _gather(self, envs: NDArray[np.int64], slots: NDArray[np.int64]) -> Any:
+        """The stored observations at (env, slot), unstacked."""
+        frames: NDArray[Any] = self.frames[envs, slots]
+        return frames
+
     def _write(
         self,
         envs: NDArray[np.int64],
-        observations: NDArray[Any],
+        observations: Any,
         positions: NDArray[Any],
         terminal: NDArray[np.bool_],
         final: NDArray[np.bool_],
     ) -> None:
         slots = self.head[envs]
-        self.frames[envs, slots] = self._newest_frames(observations)
+        self._store(envs, slots, observations)
         self.positions[envs, slots] = positions
         self.has_next[envs, slots] = False
         self.terminal[envs, slots] = terminal
@@ -155,18 +190,18 @@ class ReplayBuffer:
         self.head[envs] = (slots + 1) % self.slots
         self.written[envs] += 1
 
-    def start_episodes(self, env_indices: NDArray[Any], observations: NDArray[Any]) -> None:
+    def start_episodes(self, env_indices: NDArray[Any], observations: Any) -> None:
         """Store the first observation of a new episode in each of `env_indices`."""
         envs = np.asarray(env_indices, dtype=np.int64)
         none = np.zeros(len(envs), dtype=bool)
-        self._write(envs, np.asarray(observations), np.zeros(len(envs)), none, none)
+        self._write(envs, observations, np.zeros(len(envs)), none, none)
 
     def add(
         self,
         env_indices: NDArray[Any],
         actions: NDArray[Any],
         rewards: NDArray[Any],
-        next_observations: NDArray[Any],
+        next_observations: Any,
         terminated: NDArray[np.bool_],
         truncated: NDArray[np.bool_],
     ) -> None:
@@ -183,13 +218,12 @@ class ReplayBuffer:
         terminated = np.asarray(terminated, dtype=bool)
         final = terminated | np.asarray(truncated, dtype=bool)
         positions = self.positions[envs, slots] + 1
-        self._write(envs, np.asarray(next_observations), positions, terminated, final)
+        self._write(envs, next_observations, positions, terminated, final)
 
-    def _stacks(self, envs: NDArray[np.int64], slots: NDArray[np.int64]) -> NDArray[Any]:
+    def _stacks(self, envs: NDArray[np.int64], slots: NDArray[np.int64]) -> Any:
         """Observations at (env, slot): frames of the same episode, zeros before its start."""
         if not self.stacked:
-            frames: NDArray[Any] = self.frames[envs, slots]
-            return frames
+            return self._gather(envs, slots)
         back = np.arange(self.frame_stack - 1, -1, -1)  # oldest frame first
         indices = (slots[:, None] - back) % self.slots
         stacks: NDArray[Any] = self.frames[envs[:, None], indices]
@@ -263,3 +297,127 @@ class ReplayBuffer:
             next_observations=self._stacks(envs, next_slots),
             discounts=discounts,
         )
+
+
+_INTEGER_TYPES = (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64)
+
+
+def _integer_dtype(low: int, high: int) -> np.dtype[Any]:
+    """The smallest integer dtype that holds every value in [low, high]."""
+    for candidate in _INTEGER_TYPES:
+        limits = np.iinfo(candidate)
+        if limits.min <= low and high <= limits.max:
+            return np.dtype(candidate)
+    return np.dtype(np.int64)
+
+
+def storage_dtype(part: Part) -> np.dtype[Any]:
+    """The dtype a replay slot keeps a part in: Discrete and MultiDiscrete in the smallest
+    integer type that holds every value (uint8 for up to 256), float64 as float32, every
+    other Box and MultiBinary in its own dtype (uint8 stays uint8, bool stays bool)."""
+    space = part.space
+    if isinstance(space, gym.spaces.Discrete):
+        return _integer_dtype(int(space.start), int(space.start) + int(space.n) - 1)
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return _integer_dtype(int(space.start.min()), int((space.start + space.nvec).max()) - 1)
+    dtype = np.dtype(space.dtype)
+    return np.dtype(np.float32) if dtype == np.float64 else dtype
+
+
+def replay_slot_bytes(observation_space: gym.Space[Any], *, stacked: bool = False) -> int:
+    """Bytes one replay slot takes, about one transition's: a Box as `ReplayBuffer` stores
+    it (one frame of a stack when `stacked`), any other space as `PartReplayBuffer` does."""
+    if isinstance(observation_space, gym.spaces.Box):
+        shape = observation_space.shape
+        return slot_bytes(shape[1:] if stacked else shape, observation_space.dtype)
+    parts = [part for part in observation_parts(observation_space) if part.kept]
+    observation = sum(int(np.prod(part.shape)) * storage_dtype(part).itemsize for part in parts)
+    return observation + _SLOT_OVERHEAD
+
+
+class PartReplayBuffer(ReplayBuffer):
+    """`ReplayBuffer` for Dict, Tuple, Discrete, MultiDiscrete and MultiBinary observations.
+
+    Each part the networks use (`rlkit.observations.observation_parts`) has its own array
+    [num_envs, slots, *part shape] in its `storage_dtype`: a MiniGrid observation (7x7x3
+    uint8 image, Discrete(4) direction; the mission string is dropped) takes 148 bytes,
+    a slot 163. Episodes, sampling and n-step targets are `ReplayBuffer`'s; there is no
+    frame stacking. `add` and `start_episodes` take observations as a gymnasium vector
+    env batches them (a dict/tuple of arrays with a leading env axis, rows aligned with
+    `env_indices`; `rlkit.observations.index` picks rows); `sample` returns them as a
+    tree of arrays [B, ...] in the dtypes `rlkit.observations.observation_arrays` gives
+    (Discrete as int64), dropped parts left out.
+    """
+
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        num_envs: int,
+        observation_space: gym.Space[Any],
+        n_step: int = 1,
+        gamma: float = 0.99,
+        seed: int = 0,
+    ) -> None:
+        self.observation_space = observation_space
+        self.parts = [part for part in observation_parts(observation_space) if part.kept]
+        if not self.parts:
+            raise UserError(f"no part of observation space {observation_space} can be replayed")
+        self.frame_stack = 1
+        self.frame_shape = ()
+        self.stacked = False
+        bytes_per_slot = replay_slot_bytes(observation_space)
+        self._init_slots(capacity, num_envs, n_step, gamma, seed, bytes_per_slot)
+        self.part_arrays = [
+            np.zeros((num_envs, self.slots, *part.shape), dtype=storage_dtype(part))
+            for part in self.parts
+        ]
+
+    def _observation_arrays(self) -> list[NDArray[Any]]:
+        return self.part_arrays
+
+    def _store(self, envs: NDArray[np.int64], slots: NDArray[np.int64], observations: Any) -> None:
+        for part, array in zip(self.parts, self.part_arrays, strict=True):
+            array[envs, slots] = get_part(observations, part.path)
+
+    def _gather(self, envs: NDArray[np.int64], slots: NDArray[np.int64]) -> Any:
+        gathered = {
+            part.path: array[envs, slots].astype(part.dtype, copy=False)
+            for part, array in zip(self.parts, self.part_arrays, strict=True)
+        }
+        return build_tree(self.observation_space, gathered.__getitem__)
+
+
+def make_replay_buffer(
+    observation_space: gym.Space[Any],
+    *,
+    capacity: int,
+    num_envs: int,
+    stacked: bool = False,
+    n_step: int = 1,
+    gamma: float = 0.99,
+    seed: int = 0,
+) -> ReplayBuffer:
+    """`ReplayBuffer` for a Box (frames of Atari stacks when `stacked`), exactly as built
+    today; `PartReplayBuffer` for every other space."""
+    if isinstance(observation_space, gym.spaces.Box):
+        return ReplayBuffer(
+            capacity=capacity,
+            num_envs=num_envs,
+            observation_shape=observation_space.shape,
+            dtype=observation_space.dtype,
+            stacked=stacked,
+            n_step=n_step,
+            gamma=gamma,
+            seed=seed,
+        )
+    if stacked:
+        raise ValueError(f"frame stacks are Box observations; got {observation_space}")
+    return PartReplayBuffer(
+        capacity=capacity,
+        num_envs=num_envs,
+        observation_space=observation_space,
+        n_step=n_step,
+        gamma=gamma,
+        seed=seed,
+    )

@@ -277,12 +277,20 @@ class Carry:
 
 
 def _env_actions(actions: torch.Tensor, space: gym.Space[Any]) -> list[Any]:
-    """A batch of sampled actions [N, ...] as N actions for the envs (Box: clipped)."""
+    """A batch of sampled actions [N, ...] as N actions for the envs (Box: clipped;
+    Discrete and MultiDiscrete: `start` added; MultiDiscrete and MultiBinary: the flat
+    samples reshaped to the space's shape, in its dtype)."""
     if isinstance(space, gym.spaces.Discrete):
-        return [int(action) for action in actions.tolist()]
+        start = int(space.start)
+        return [int(action) + start for action in actions.tolist()]
     array = actions.cpu().numpy()
     if isinstance(space, gym.spaces.Box):
         array = np.clip(array, space.low, space.high).astype(space.dtype)
+    elif isinstance(space, gym.spaces.MultiDiscrete):
+        shaped = array.reshape(len(array), *space.nvec.shape)
+        array = (shaped + space.start).astype(space.dtype)
+    elif isinstance(space, gym.spaces.MultiBinary):
+        array = array.reshape(len(array), *space.shape).astype(space.dtype)
     return list(array)
 
 

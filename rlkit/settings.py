@@ -8,6 +8,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 
 from rlkit.atari import AtariSettings
 from rlkit.config import StrictModel
+from rlkit.environments import EnvWrapper
 
 WandbMode = Literal["offline", "online", "disabled"]
 
@@ -16,11 +17,19 @@ class RunSettings(StrictModel):
     """Settings every run has, whatever the agent (`--set name=value` or flags)."""
 
     agent: str = Field(description="agent plugin name (see `rlkit list agents`)")
-    env: str = Field(description="Gymnasium id, short name, or module:Id")
+    env: str = Field(
+        description="Gymnasium id, short name, module:Id, or module:function:Id (calls "
+        "module.function() to register Id)"
+    )
     steps: PositiveInt = Field(description="environment steps to train for, in total")
     seed: NonNegativeInt = Field(default=0, description="run seed; every RNG derives from it")
     env_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="keyword arguments passed to gymnasium.make"
+    )
+    env_wrappers: list[EnvWrapper] = Field(
+        default_factory=list,
+        description="Gymnasium wrappers applied in order around every env the run makes: "
+        "[{wrapper: module:Class, kwargs: {...}}] (not for ALE games)",
     )
     num_envs: PositiveInt = Field(
         default=1, description="environments stepped together by agents that use a vector env"

@@ -74,7 +74,7 @@ def test_policy_head_picks_by_space_and_refuses_others() -> None:
     assert isinstance(policy_head(5, BOX_ACTIONS), GaussianHead)
     for space in (
         gym.spaces.Dict({"a": DISCRETE}),
-        gym.spaces.MultiDiscrete([2, 3]),
+        gym.spaces.Text(4),
         gym.spaces.Box(-1.0, 1.0, (2, 2)),
     ):
         with pytest.raises(UserError, match="action space") as error:
