@@ -84,7 +84,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def _assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
+def assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `tree[a][b][c] = value` for `dotted` "a.b.c", making the mappings on the way."""
     parts = dotted.split(".")
     node = tree
     for part in parts[:-1]:
@@ -142,8 +143,14 @@ def describe_error(
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(first["loc"])
     key = ".".join(str(part) for part in loc)
+    if first["type"] == "value_error" and not key:  # the model's own check across fields
+        sources = set(origins.values())
+        prefix = f"{sources.pop()}: " if len(sources) == 1 else ""
+        return f"{prefix}{owner}: {_reason(first)}"
     source = origins.get(key) or origins.get(key.split(".")[0], "")
     prefix = f"{source}: " if source else ""
+    if first["type"] == "value_error":
+        return f"{prefix}{key}: {_reason(first)} (got {first.get('input')!r})"
     if first["type"] == "extra_forbidden":
         accepted = _field_names(model, loc[:-1])
         hint = suggest(str(loc[-1]), accepted)
@@ -156,6 +163,11 @@ def describe_error(
         return f"{prefix}{key} must be {expected} (got {got!r})"
     message = str(first["msg"]).replace("Input should be", "must be")
     return f"{prefix}{key} {message[0].lower()}{message[1:]} (got {got!r})"
+
+
+def _reason(error: Any) -> str:
+    """The message of a validator's ValueError, without pydantic's 'Value error, '."""
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def validate(
@@ -181,9 +193,9 @@ def split_overrides(
         key, value = parse_override(item)
         top = key.split(".")[0]
         if top in agent_keys:
-            _assign(agent_part, key, value)
+            assign(agent_part, key, value)
         elif top in run_keys:
-            _assign(run_part, key, value)
+            assign(run_part, key, value)
         else:
             accepted = sorted(agent_keys) + run_keys
             raise UserError(

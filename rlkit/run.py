@@ -30,13 +30,13 @@ from rlkit.environments import make_env, make_vector_env, rng_state
 from rlkit.evaluation import evaluate
 from rlkit.logger import Logger
 from rlkit.pool import LostCalls, WorkerPool, make_pool
+from rlkit.rundir import RECORD_FILE
 from rlkit.seeding import derive_seed, run_seeds
 from rlkit.settings import RunSettings
 from rlkit.signals import LearningSignals
 from rlkit.workers import EnvFactory, WorkerSetup, reset_seeds, worker_seeds
 
 CHECKPOINT_DIR = "checkpoints"
-RECORD_FILE = "run.json"
 
 
 class Run:

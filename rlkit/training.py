@@ -2,9 +2,10 @@
 
 `train()` is what `rlkit run` and `rlkit.train()` call:
 
-1. resolve the configuration (defaults, YAML, flags, `--set`) and validate it;
+1. resolve the configuration (`rlkit.resolve`: defaults < the agent's preset for the
+   env's spaces < YAML < flags < `--set`) and validate it;
 2. make the seeded environment and let the agent refuse spaces it cannot handle,
-   before anything is written;
+   before anything is written (both inside the resolution, which hands over the env);
 3. create the run directory: `config.yaml` (resolved config), `run.json` (what ran);
 4. build the agent and hand it a `Run`: the env, the logger, checkpointing and a stop
    flag that Ctrl-C (SIGINT) or SIGTERM sets;
@@ -18,43 +19,32 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import signal
-import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
-from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import gymnasium as gym
 
-import rlkit
 from rlkit import checkpoint
-from rlkit.agent import check_spaces, load_agent
+from rlkit.agent import load_agent
 from rlkit.atari import is_atari
-from rlkit.config import StrictModel, dump_yaml, load_yaml, merge, split_overrides, validate
-from rlkit.environments import (
-    make_env,
-    resolve_env_id,
-    set_rng_state,
-)
+from rlkit.config import StrictModel, dump_yaml, load_yaml, validate
+from rlkit.environments import make_env, set_rng_state
 from rlkit.errors import UserError
 from rlkit.evaluation import EvalStats, evaluate
-from rlkit.logger import METRICS_FILE, Logger, Report, resolve_wandb_mode, truncate_metrics
+from rlkit.logger import METRICS_FILE, Logger, Report, truncate_metrics
 from rlkit.parallel import check_address
-from rlkit.run import CHECKPOINT_DIR, RECORD_FILE, Run
+from rlkit.resolve import Layer, file_layer, flags_layer, overrides_layer, resolve
+from rlkit.run import CHECKPOINT_DIR, Run
+from rlkit.rundir import CONFIG_FILE, RECORD_FILE, create_run_dir, run_record, write_text
 from rlkit.seeding import run_seeds
 from rlkit.settings import RunSettings
 from rlkit.signals import LearningSignals
-
-CONFIG_FILE = "config.yaml"
-RECORDED_PACKAGES = ("numpy", "gymnasium", "ale-py", "torch", "pydantic", "wandb", "ray")
 
 
 @dataclass(frozen=True)
@@ -122,9 +112,11 @@ def train(
     if resume is not None:
         return _resume(Path(resume), agent, config, overrides, hparams, given, hooks)
 
-    file_data = load_yaml(config) if config is not None else {}
-    origins = {key: f"config file '{config}'" for key in file_data}
-    file_agent = file_data.pop("agent", None)
+    layers = []
+    file_agent = None
+    if config is not None:
+        file_agent, layer = file_layer(config)
+        layers.append(layer)
     agent_name = agent or file_agent
     if agent_name is None:
         raise UserError(
@@ -134,55 +126,22 @@ def train(
     if agent and file_agent and agent != file_agent:
         raise UserError(f"config file '{config}' is for agent '{file_agent}', not '{agent}'")
     agent_cls = load_agent(agent_name)
-
-    run_set, agent_set, set_origins = split_overrides(
-        list(overrides), agent_cls.Config, RunSettings
-    )
-    origins.update(set_origins)
-    origins.update({key: f"--{key.replace('_', '-')}" for key in given})
-    file_hparams = file_data.pop("hparams", None) or {}
-    if not isinstance(file_hparams, dict):
-        raise UserError(f"config file '{config}': hparams must be a mapping of hyperparameters")
-    run_data = merge(merge(file_data, given), run_set)
-    steps_given = "steps" in run_data
-    run_data.setdefault("steps", agent_cls.default_steps)
-    run_data["agent"] = agent_name
-    if "env" not in run_data:
-        raise UserError("no environment given; use --env ID (see `rlkit list envs`)")
-    run_data["wandb"] = resolve_wandb_mode(run_data.get("wandb"))
-    settings = validate(RunSettings, run_data, origins, "run settings")
-
-    env_id = resolve_env_id(settings.env)
-    if ":" not in settings.env:
-        settings = settings.model_copy(update={"env": env_id})
+    layers += [flags_layer(given), Layer(hparams=dict(hparams or {}))]
+    layers.append(overrides_layer(overrides, agent_cls))
+    resolved = resolve(agent_name, agent_cls, layers, keep_env=True)
+    settings, agent_config, env = resolved.settings, resolved.agent_config, resolved.env
+    assert env is not None
     seeds = run_seeds(settings.seed)
-    env = make_env(
-        settings.env, seed=seeds["env"], env_kwargs=settings.env_kwargs, atari=settings.atari
-    )
-    check_spaces(agent_name, agent_cls, env_id, env.observation_space, env.action_space)
-    if settings.address is not None and settings.pool == "ray":
-        check_address(settings.address)  # an unreachable cluster fails before anything starts
-
-    # nested settings merge into the defaults: the agent's, then its preset for these spaces
-    defaults = agent_cls.Config().model_dump()
-    if hasattr(agent_cls, "preset"):
-        preset = agent_cls.preset(env.observation_space, env.action_space)
-        defaults = merge(defaults, preset.get("hparams", {}))
-        if "steps" in preset and not steps_given:
-            settings = settings.model_copy(update={"steps": preset["steps"]})
-    hparam_origins = {key.removeprefix("hparams."): origin for key, origin in origins.items()}
-    hparam_origins.update({key: origins.get("hparams", "") for key in file_hparams})
-    agent_config = validate(
-        agent_cls.Config,
-        merge(merge(merge(defaults, file_hparams), hparams or {}), agent_set),
-        hparam_origins,
-        agent_name,
-    )
-
-    run_dir = _create_run_dir(settings, env_id)
-    resolved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
-    _write_text(run_dir / CONFIG_FILE, dump_yaml(resolved))
-    _write_text(run_dir / RECORD_FILE, json.dumps(_run_record(seeds, resolved), indent=2))
+    try:
+        if settings.address is not None and settings.pool == "ray":
+            check_address(settings.address)  # an unreachable cluster fails before anything starts
+        run_dir = create_run_dir(settings, resolved.env_id)
+    except BaseException:
+        env.close()
+        raise
+    saved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
+    write_text(run_dir / CONFIG_FILE, dump_yaml(saved))
+    write_text(run_dir / RECORD_FILE, json.dumps(run_record(seeds, saved), indent=2))
     try:
         learner = agent_cls(
             agent_config,
@@ -190,7 +149,7 @@ def train(
             action_space=env.action_space,
             seed=seeds["agent"],
         )
-        return _execute(learner, settings, resolved, run_dir, env, hooks=hooks)
+        return _execute(learner, settings, saved, run_dir, env, hooks=hooks)
     except UserError:
         # refused before anything was learned (e.g. a replay buffer too big for memory):
         # the run directory made a moment ago holds nothing worth keeping
@@ -248,7 +207,7 @@ def _resume(
     )
     learner.load_state_dict(saved["agent"])
     resolved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
-    _write_text(run_dir / CONFIG_FILE, dump_yaml(resolved))
+    write_text(run_dir / CONFIG_FILE, dump_yaml(resolved))
     truncate_metrics(run_dir / METRICS_FILE, saved["step"])
     print(f"rlkit: resuming {run_dir} from step {saved['step']} ({path.name})", file=sys.stderr)
     return _execute(
@@ -454,67 +413,3 @@ def _log_eval_to_wandb(
     metrics = {f"eval/{key}": value for key, value in stats.as_dict().items() if value is not None}
     run.log({**metrics, "eval/video": wandb.Video(str(video), format="mp4")}, step=step)
     run.finish()
-
-
-def _create_run_dir(settings: RunSettings, env_id: str) -> Path:
-    base = Path(settings.out_dir)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = settings.name or f"{settings.agent}-{env_id.replace('/', '-')}-{stamp}"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"--out-dir {base}: cannot create it ({error.strerror})") from None
-    for attempt in range(1, 1000):
-        candidate = base / (name if attempt == 1 else f"{name}-{attempt}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            if settings.name is not None:
-                raise UserError(
-                    f"--name {settings.name}: '{candidate}' already exists; "
-                    "choose another name or continue it with --resume"
-                ) from None
-            continue
-        return candidate
-    raise UserError(f"cannot create a run directory under '{base}'")
-
-
-def _write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
-def _git_commit() -> str | None:
-    source = Path(__file__).resolve().parent
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def _run_record(seeds: dict[str, int], resolved: dict[str, Any]) -> dict[str, Any]:
-    versions = {}
-    for package in RECORDED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return {
-        "rlkit_version": rlkit.__version__,
-        "git_commit": _git_commit(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": versions,
-        "seeds": seeds,
-        "command": sys.argv,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "config": resolved,
-    }

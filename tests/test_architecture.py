@@ -16,11 +16,14 @@ PACKAGES = {"rlkit": ROOT / "rlkit", "rlkit.agents": ROOT / "agents", "rlkit.env
 
 
 def modules() -> dict[str, Path]:
+    """Every module of the three packages, subpackages (rlkit.sweep) included."""
     found = {}
     for package, folder in PACKAGES.items():
-        for path in sorted(folder.glob("*.py")):
-            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
-            found[name] = path
+        for path in sorted(folder.rglob("*.py")):
+            parts = [package, *path.relative_to(folder).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
     return found
 
 
@@ -65,4 +68,10 @@ def test_agents_do_not_import_the_orchestrator() -> None:
     edges = graph()
     for module, targets in edges.items():
         if module.startswith("rlkit.agents."):
-            assert not targets & {"rlkit.training", "rlkit.cli", "rlkit.sweep"}, module
+            orchestrator = {"rlkit.training", "rlkit.cli", "rlkit.resolve", "rlkit.rundir"}
+            sweep = {target for target in targets if target.startswith("rlkit.sweep")}
+            assert not (targets & orchestrator or sweep), module
+
+
+def test_subpackages_are_seen() -> None:
+    assert {"rlkit.sweep", "rlkit.sweep.spec", "rlkit.resolve"} <= set(modules())

@@ -11,13 +11,17 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 import yaml
 from wandb.proto import wandb_internal_pb2
 
+import rlkit.agent
+from rlkit.errors import UserError
 from rlkit.logger import read_metrics
+from rlkit.resolve import Layer, resolve
 from rlkit.sweep import (
     TrialRow,
     format_table,
@@ -28,6 +32,7 @@ from rlkit.sweep import (
 )
 from rlkit.training import train
 from tests.conftest import cli_env, run_cli, tree_digest
+from tests.preset_agent import PRESET_STEPS, PresetAgent
 
 GRID_RUN = {
     "agent": "qlearning",
@@ -228,6 +233,70 @@ def test_best_yaml_is_written_when_the_trial_dir_is_on_another_node(tmp_path: Pa
     again = train(config=sweep.directory / "best.yaml", steps=300, wandb="disabled",
                   out_dir=str(tmp_path / "runs"))  # fmt: skip
     assert again.step == 300
+
+
+@pytest.fixture()
+def preset_agent(monkeypatch: pytest.MonkeyPatch) -> str:
+    """tests/preset_agent.py registered as agent `preset-test` (in this process)."""
+    points = rlkit.agent.agent_entry_points()
+    point = EntryPoint("preset-test", "tests.preset_agent:PresetAgent", "rlkit.agents")
+    monkeypatch.setattr(rlkit.agent, "agent_entry_points", lambda: {**points, point.name: point})
+    return point.name
+
+
+# preset-test's defaults: batch 32, buffer 1000; its grid-world preset: batch 8, buffer 64
+PRESET_CASES = [
+    # refused under the bare defaults (batch 32 > buffer 16), valid as the run resolves it
+    ({"hparams.buffer_size": {"choice": [16, 64]}}, {"buffer_size": 16}, None),
+    # valid under the bare defaults (100 <= 1000), refused as the run resolves it
+    (
+        {"hparams.batch_size": {"grid": [8, 100]}},
+        {"batch_size": 100},
+        "search hparams.batch_size: preset-test: batch_size must not exceed buffer_size",
+    ),
+]
+
+
+@pytest.mark.parametrize(("search", "trial_hparams", "refused"), PRESET_CASES)
+def test_search_values_are_validated_as_the_run_resolves_them_preset_included(
+    tmp_path: Path,
+    preset_agent: str,
+    search: dict[str, object],
+    trial_hparams: dict[str, object],
+    refused: str | None,
+) -> None:
+    run = {"agent": preset_agent, "env": "rlkit/GridWorld-v0"}
+    path = write_sweep(tmp_path / "preset.yaml", run=run, search=search, scheduler={"kind": "fifo"})
+    layer = Layer(settings={"env": "rlkit/GridWorld-v0"}, hparams=trial_hparams)
+    if refused is None:
+        sweep = load_sweep(path, out_dir=tmp_path)
+        assert sweep.steps == PRESET_STEPS, "a trial trains for the preset's steps, as a run"
+        assert resolve(preset_agent, PresetAgent, [layer]).settings.steps == PRESET_STEPS
+    else:
+        with pytest.raises(UserError) as raised:
+            load_sweep(path, out_dir=tmp_path)
+        assert str(raised.value) == f"sweep '{path}': {refused}"
+        with pytest.raises(UserError, match="batch_size must not exceed buffer_size"):
+            resolve(preset_agent, PresetAgent, [layer])  # the run refuses it too
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_sweep_steps_are_the_steps_its_runs_resolve(tmp_path: Path) -> None:
+    """DQN on CartPole without run.steps trains the flat-observation preset's 50,000 steps
+    under `rlkit run`; the sweep's trials and its ASHA bounds are the same."""
+    run = {"agent": "dqn", "env": "CartPole-v1"}
+    search = {"hparams.learning_rate": {"choice": [1e-3, 3e-3]}}
+    asha = {"kind": "asha", "grace_period": 5000}
+    sweep = load_sweep(
+        write_sweep(tmp_path / "dqn.yaml", run=run, search=search, scheduler=asha),
+        out_dir=tmp_path,
+    )
+    assert sweep.steps == 50_000 and "steps" not in sweep.trial_config({})
+    settings, _ = sweep.trial_run({"hparams.learning_rate": 1e-3}, "trial-00000")
+    assert "steps" not in settings, "the trial resolves its steps as `rlkit run` does"
+    too_late = {**asha, "grace_period": 60_000}
+    with pytest.raises(UserError, match=r"grace_period 60000 must be below the trial's steps"):
+        load_sweep(write_sweep(tmp_path / "late.yaml", run=run, search=search, scheduler=too_late))
 
 
 BAD_INPUTS = [

@@ -1,0 +1,153 @@
+"""One resolution of a run's configuration, for `rlkit run` and for every sweep trial.
+
+A run's settings and its agent's hyperparameters come in layers, later wins, nested
+fields merged field by field:
+
+1. the defaults: `RunSettings`, the agent's `Config`, `steps = agent.default_steps`;
+2. the agent's preset for the env's spaces, `preset(observation_space, action_space)`:
+   its hyperparameters, and its `steps` where no layer gives steps;
+3. the caller's layers, lowest first: for `rlkit run` the `--config` file, the flags and
+   `--set`; for a sweep trial its run block with the trial's searched values.
+
+    resolved = resolve("dqn", DQN, [file_layer, flags_layer, overrides_layer])
+    resolved.settings, resolved.agent_config     # RunSettings, DQNConfig
+
+The env is made, seeded as the run seeds it, to read its spaces (the preset and the
+agent's space check need them); the agent refuses spaces it cannot take here, before
+anything is written. `keep_env=True` hands that env to the caller to train on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from rlkit.agent import check_spaces
+from rlkit.config import StrictModel, load_yaml, merge, split_overrides, validate
+from rlkit.environments import make_env, resolve_env_id
+from rlkit.errors import UserError
+from rlkit.logger import resolve_wandb_mode
+from rlkit.seeding import run_seeds
+from rlkit.settings import RunSettings
+
+HPARAMS = "hparams"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of a run's configuration, and where each value came from (for errors).
+
+    `origins` maps a dotted key to its source, e.g. `"seed": "--seed"` or
+    `"hparams.epsilon.end": "--set epsilon.end=0.05"`; hyperparameters take `hparams.`.
+    """
+
+    settings: dict[str, Any] = field(default_factory=dict)  # run settings, nested
+    hparams: dict[str, Any] = field(default_factory=dict)  # the agent's hyperparameters
+    origins: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def given(
+        cls,
+        origin: str,
+        settings: dict[str, Any] | None = None,
+        hparams: dict[str, Any] | None = None,
+    ) -> Layer:
+        """A layer whose values all come from `origin` (a file, a sweep's run block)."""
+        settings, hparams = dict(settings or {}), dict(hparams or {})
+        origins = {key: origin for key in settings}
+        origins.update({f"{HPARAMS}.{key}": origin for key in hparams})
+        return cls(settings, hparams, origins)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    settings: RunSettings
+    agent_config: StrictModel
+    env_id: str  # the Gymnasium id the env resolved to
+    env: gym.Env[Any, Any] | None  # the seeded env, with keep_env (the run trains on it)
+
+
+def resolve(
+    agent: str, agent_cls: Any, layers: Sequence[Layer], *, keep_env: bool = False
+) -> Resolved:
+    """The run's validated settings and agent config: defaults < preset < `layers`."""
+    data: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for layer in layers:
+        data = merge(data, layer.settings)
+        origins.update(layer.origins)
+    steps_given = "steps" in data
+    data = {**data, "agent": agent}
+    data.setdefault("steps", agent_cls.default_steps)
+    if "env" not in data:
+        raise UserError("no environment given; use --env ID (see `rlkit list envs`)")
+    data["wandb"] = resolve_wandb_mode(data.get("wandb"))
+    settings: RunSettings = validate(RunSettings, data, origins, "run settings")
+
+    env_id = resolve_env_id(settings.env)
+    if ":" not in settings.env:
+        settings = settings.model_copy(update={"env": env_id})
+    env = make_env(
+        settings.env,
+        seed=run_seeds(settings.seed)["env"],
+        env_kwargs=settings.env_kwargs,
+        atari=settings.atari,
+    )
+    try:
+        observation_space, action_space = env.observation_space, env.action_space
+        check_spaces(agent, agent_cls, env_id, observation_space, action_space)
+        hparams = agent_cls.Config().model_dump()
+        if hasattr(agent_cls, "preset"):
+            preset = agent_cls.preset(observation_space, action_space)
+            hparams = merge(hparams, preset.get(HPARAMS, {}))
+            if "steps" in preset and not steps_given:
+                settings = settings.model_copy(update={"steps": preset["steps"]})
+        for layer in layers:
+            hparams = merge(hparams, layer.hparams)
+        prefix = f"{HPARAMS}."
+        hparam_origins = {
+            key.removeprefix(prefix): origin
+            for key, origin in origins.items()
+            if key.startswith(prefix)
+        }
+        agent_config = validate(agent_cls.Config, hparams, hparam_origins, agent)
+    except BaseException:
+        env.close()
+        raise
+    if not keep_env:
+        env.close()
+    return Resolved(settings, agent_config, env_id, env if keep_env else None)
+
+
+def file_layer(path: str | Path) -> tuple[str | None, Layer]:
+    """The agent named in a `--config` file (or None), and the file's layer."""
+    data = load_yaml(path)
+    origin = f"config file '{path}'"
+    agent = data.pop("agent", None)
+    hparams = data.pop(HPARAMS, None) or {}
+    if not isinstance(hparams, dict):
+        raise UserError(f"{origin}: hparams must be a mapping of hyperparameters")
+    return agent, Layer.given(origin, data, hparams)
+
+
+def flags_layer(flags: dict[str, Any]) -> Layer:
+    """Run settings given as flags (`--steps`), each named after its flag in errors."""
+    return Layer(settings=dict(flags), origins={key: _flag(key) for key in flags})
+
+
+def overrides_layer(overrides: Sequence[str], agent_cls: Any) -> Layer:
+    """`--set key=value` items: hyperparameters of the agent, or run settings by name."""
+    settings, hparams, origins = split_overrides(list(overrides), agent_cls.Config, RunSettings)
+    keyed = {
+        (f"{HPARAMS}.{key}" if key.split(".")[0] in hparams else key): origin
+        for key, origin in origins.items()
+    }
+    return Layer(settings, hparams, keyed)
+
+
+def _flag(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
