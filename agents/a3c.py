@@ -50,6 +50,7 @@ from torch import nn
 
 from rlkit.agent import POLICY_SPACES, Spaces, vector_preset
 from rlkit.config import StrictModel
+from rlkit.encoders import EncoderSettings
 from rlkit.networks import Activation
 from rlkit.policies import (
     ActorCritic,
@@ -114,6 +115,11 @@ class A3CConfig(StrictModel):
         default="arrival",
         description="apply gradients in the order asked for (reproducible) or as they "
         "arrive (the paper's; a Ray run is then not reproducible)",
+    )
+    encoder: EncoderSettings = Field(
+        default_factory=EncoderSettings,
+        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
+        "nature, drop, for all parts or by part name",
     )
 
 
@@ -180,6 +186,7 @@ def build_network(
         activation=config.activation,
         lstm_size=config.lstm_size,
         shared_torso=config.shared_torso,
+        encoder=config.encoder,
     )
 
 

@@ -36,11 +36,19 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import nn
 
-from rlkit.agent import Spaces, vector_preset
+from rlkit.agent import ANY_OBSERVATION, Spaces, vector_preset
 from rlkit.config import StrictModel
+from rlkit.encoders import EncoderSettings, build_encoder
 from rlkit.environments import success_of
-from rlkit.networks import NatureCNN, QNetwork, build_torso, is_image_space, resolve_device
-from rlkit.replay import ReplayBatch, ReplayBuffer, check_memory, slot_bytes
+from rlkit.networks import NatureCNN, QNetwork, is_image_space, resolve_device
+from rlkit.observations import Tree, index, leading_shape, map_leaves, observation_arrays
+from rlkit.replay import (
+    ReplayBatch,
+    ReplayBuffer,
+    check_memory,
+    make_replay_buffer,
+    replay_slot_bytes,
+)
 from rlkit.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -91,6 +99,11 @@ class DQNConfig(StrictModel):
         default=[256, 256], description="hidden layers of the MLP torso (flat observations)"
     )
     device: str = Field(default="auto", description="torch device: auto, cpu, cuda, cuda:1")
+    encoder: EncoderSettings = Field(
+        default_factory=EncoderSettings,
+        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
+        "nature, drop, for all parts or by part name",
+    )
 
 
 # RL Baselines3 Zoo, hyperparams/dqn.yml, CartPole-v1 (tuned), with four values changed
@@ -144,7 +157,7 @@ class DQN:
     default_steps: ClassVar[int] = 10_000_000
     Config: ClassVar[type[DQNConfig]] = DQNConfig
     step: int  # environment steps taken in training so far
-    spaces: ClassVar[Spaces] = Spaces(observation=(gym.spaces.Box,), action=(gym.spaces.Discrete,))
+    spaces: ClassVar[Spaces] = Spaces(observation=ANY_OBSERVATION, action=(gym.spaces.Discrete,))
 
     def __init__(
         self,
@@ -155,11 +168,9 @@ class DQN:
         seed: int,
     ) -> None:
         assert isinstance(action_space, gym.spaces.Discrete)
-        assert isinstance(observation_space, gym.spaces.Box)
         # refuse a replay memory too big for this machine before anything starts
-        shape = observation_space.shape
-        frame_shape = shape[1:] if is_image_space(observation_space) else shape
-        check_memory(config.buffer_size, slot_bytes(frame_shape, observation_space.dtype))
+        stacked = is_image_space(observation_space)  # Atari: frames stored once
+        check_memory(config.buffer_size, replay_slot_bytes(observation_space, stacked=stacked))
         self.config = config
         self.observation_space = observation_space
         self.num_actions = int(action_space.n)
@@ -192,7 +203,8 @@ class DQN:
         return vector_preset(observation_space, FLAT_OBSERVATION_STEPS, FLAT_OBSERVATION_PRESET)
 
     def _network(self) -> QNetwork:
-        torso = build_torso(self.observation_space, self.config.mlp_hidden)
+        cfg = self.config
+        torso = build_encoder(self.observation_space, cfg.mlp_hidden, settings=cfg.encoder)
         return QNetwork(torso, self.num_actions, dueling=self.config.dueling)
 
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -213,17 +225,19 @@ class DQN:
             return cfg.epsilon.value(self.step, total_steps)
         return cfg.epsilon.value(self.step, math.ceil(horizon / cfg.epsilon.fraction))
 
-    def _greedy(self, observations: np.ndarray) -> np.ndarray:
+    def _greedy(self, observations: Tree) -> np.ndarray:
         with torch.inference_mode():
-            tensor = torch.as_tensor(observations, device=self.device)
-            return self.online(tensor).argmax(dim=1).cpu().numpy()  # type: ignore[no-any-return]
+            tensors = map_leaves(
+                lambda rows: torch.as_tensor(rows, device=self.device), observations
+            )
+            return self.online(tensors).argmax(dim=1).cpu().numpy()  # type: ignore[no-any-return]
 
-    def _explore(self, observations: np.ndarray, epsilon: float) -> np.ndarray:
+    def _explore(self, observations: Tree, epsilon: float) -> np.ndarray:
         """Epsilon-greedy actions for a batch of observations (one per env).
 
         The network runs only when some env acts greedily (not while epsilon is 1).
         """
-        count = len(observations)
+        count = leading_shape(observations, 1)[0]
         explore = self.rng.random(count) < epsilon
         random_actions = self.rng.integers(self.num_actions, size=count)
         if explore.all():
@@ -241,11 +255,12 @@ class DQN:
             "discounts": batch.discounts,
         }
         if device.type == "cpu":
-            return {name: torch.from_numpy(array) for name, array in fields.items()}
-        return {
-            name: torch.from_numpy(array).pin_memory().to(device, non_blocking=True)
-            for name, array in fields.items()
-        }
+            return {name: map_leaves(torch.from_numpy, array) for name, array in fields.items()}
+
+        def pinned(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(array).pin_memory().to(device, non_blocking=True)
+
+        return {name: map_leaves(pinned, array) for name, array in fields.items()}
 
     def _refresh_target(self) -> None:
         """Copy the online network into the target, tensor by tensor (no state-dict walk)."""
@@ -274,21 +289,26 @@ class DQN:
         envs = run.vector_env
         num_envs = envs.num_envs
         space = envs.single_observation_space
-        assert isinstance(space, gym.spaces.Box)
-        buffer = ReplayBuffer(
+        buffer = make_replay_buffer(
+            space,
             capacity=cfg.buffer_size,
             num_envs=num_envs,
-            observation_shape=space.shape,
-            dtype=space.dtype,
             stacked=run.frame_stacked,
             n_step=cfg.n_step,
             gamma=cfg.gamma,
             seed=self._seed + self.step,
         )
+        boxed = isinstance(space, gym.spaces.Box)
+
+        def convert(batch: Any) -> Tree:
+            """Box observations as the env gives them; others as compact arrays per part."""
+            return batch if boxed else observation_arrays(batch, space)
+
         self.replay = buffer
         warmup = max(cfg.learning_starts, cfg.batch_size + cfg.n_step)  # steps before updates
         updates_from = self.step + warmup if self.step else warmup
         observations, info = envs.reset(seed=run.reset_seed(self.step))
+        observations = convert(observations)
         buffer.start_episodes(np.arange(num_envs), observations)
         life_loss = run.signals.life_loss(num_envs)
         if life_loss is not None:
@@ -300,6 +320,7 @@ class DQN:
         while self.step < total_steps and not run.stop_requested:
             actions = self._explore(observations, self.epsilon(total_steps))
             next_observations, rewards, terminated, truncated, info = envs.step(actions)
+            next_observations = convert(next_observations)
             stepped = np.flatnonzero(~resetting)
             learn_rewards = run.signals.rewards(rewards)
             if life_loss is not None:
@@ -310,21 +331,23 @@ class DQN:
                 stepped,
                 actions[stepped],
                 learn_rewards[stepped],
-                next_observations[stepped],
+                index(next_observations, stepped),
                 terminated_for_learning[stepped],
                 truncated[stepped],
             )
             if resetting.any():
-                buffer.start_episodes(np.flatnonzero(resetting), next_observations[resetting])
+                buffer.start_episodes(
+                    np.flatnonzero(resetting), index(next_observations, resetting)
+                )
             returns[stepped] += rewards[stepped]
             lengths[stepped] += 1
             previous = self.step
             self.step += len(stepped)
-            for index in np.flatnonzero(~resetting & (terminated | truncated)).tolist():
+            for env in np.flatnonzero(~resetting & (terminated | truncated)).tolist():
                 run.logger.episode(
-                    self.step, float(returns[index]), int(lengths[index]), success_of(info, index)
+                    self.step, float(returns[env]), int(lengths[env]), success_of(info, env)
                 )
-                returns[index], lengths[index] = 0.0, 0
+                returns[env], lengths[env] = 0.0, 0
             resetting = terminated | truncated
             observations = next_observations
 
@@ -345,7 +368,10 @@ class DQN:
         """Evaluation policy: epsilon-greedy with `eval_epsilon` (Nature: 0.05)."""
         if self.eval_rng.random() < self.config.eval_epsilon:
             return int(self.eval_rng.integers(self.num_actions)), None
-        return int(self._greedy(np.asarray(observation)[None])[0]), None
+        rows = map_leaves(
+            lambda part: part[None], observation_arrays(observation, self.observation_space)
+        )
+        return int(self._greedy(rows)[0]), None
 
     def initial_state(self) -> None:
         return None

@@ -56,6 +56,7 @@ from pydantic import Field, PositiveInt
 
 from rlkit.agent import POLICY_SPACES, Spaces
 from rlkit.config import StrictModel
+from rlkit.encoders import EncoderSettings
 from rlkit.errors import UserError
 from rlkit.evaluation import Episode, play_episode
 from rlkit.policies import (
@@ -110,6 +111,11 @@ class NESConfig(StrictModel):
     lstm_size: PositiveInt | None = Field(
         default=None, description="LSTM core width; none for a memoryless policy"
     )
+    encoder: EncoderSettings = Field(
+        default_factory=EncoderSettings,
+        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
+        "nature, drop, for all parts or by part name",
+    )
 
 
 def noise_table(seed: int, size: int) -> np.ndarray:
@@ -163,7 +169,11 @@ def build_policy(
     observation_space: gym.Space[Any], action_space: gym.Space[Any], config: NESConfig
 ) -> ActorCritic:
     return ActorCritic(
-        observation_space, action_space, hidden=config.hidden, lstm_size=config.lstm_size
+        observation_space,
+        action_space,
+        hidden=config.hidden,
+        lstm_size=config.lstm_size,
+        encoder=config.encoder,
     )
 
 

@@ -57,6 +57,8 @@ from torch import nn
 
 from rlkit.agent import POLICY_SPACES, Spaces
 from rlkit.config import StrictModel
+from rlkit.encoders import EncoderSettings
+from rlkit.observations import index
 from rlkit.policies import ActorCritic, GreedyActing, load_network_state, network_state
 from rlkit.rollout import Carry, Rollout, discounted_returns
 from rlkit.run import Run
@@ -102,6 +104,11 @@ class RPGConfig(StrictModel):
         default=False,
         description="baseline shares the policy's encoder and LSTM (false: its own network)",
     )
+    encoder: EncoderSettings = Field(
+        default_factory=EncoderSettings,
+        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
+        "nature, drop, for all parts or by part name",
+    )
 
 
 def split_episodes(rollout: Rollout) -> list[Rollout]:
@@ -113,7 +120,7 @@ def split_episodes(rollout: Rollout) -> list[Rollout]:
     pieces = []
     for begin, end in itertools.pairwise(bounds):
         fields: dict[str, Any] = {
-            name: getattr(rollout, name)[begin:end] for name in Rollout.TIME_FIELDS
+            name: index(getattr(rollout, name), slice(begin, end)) for name in Rollout.TIME_FIELDS
         }
         pieces.append(
             replace(
@@ -197,6 +204,7 @@ def build_policy(
         shared_torso=cfg.shared_torso,
         forget_bias=cfg.forget_bias,
         normalize_observations=cfg.normalize_observations,
+        encoder=cfg.encoder,
     )
 
 
@@ -309,8 +317,8 @@ class RPG(GreedyActing):
             metrics["train/grad_norm"] = float(norm)
             metrics["train/value_grad_norm"] = float(value_norm)
         self.optimizer.step()
-        # after the step: the statistics the workers acted on
-        self.policy.update_normalizer(batch["observations"][batch["mask"]])
+        if self.policy.normalizer is not None:  # after the step: what the workers acted on
+            self.policy.update_normalizer(batch["observations"][batch["mask"]])
         metrics["train/episodes"] = float(batch["mask"].shape[1])
         return metrics
 

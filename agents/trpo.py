@@ -46,7 +46,9 @@ from torch.distributions import Distribution, kl_divergence
 
 from rlkit.agent import POLICY_SPACES, Spaces
 from rlkit.config import StrictModel
+from rlkit.encoders import EncoderSettings
 from rlkit.networks import Activation
+from rlkit.observations import Tree, index, reshape_leading
 from rlkit.policies import (
     ActorCritic,
     GaussianHead,
@@ -105,6 +107,11 @@ class TRPOConfig(StrictModel):
     log_std_init: float = Field(
         default=0.0, description="initial log standard deviation of Gaussian (Box) policies"
     )
+    encoder: EncoderSettings = Field(
+        default_factory=EncoderSettings,
+        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
+        "nature, drop, for all parts or by part name",
+    )
 
 
 # RL Baselines3 Zoo, hyperparams/trpo.yml, CartPole-v1 (tuned), with 2 workers.
@@ -155,7 +162,7 @@ def fisher_vector_product(
     return flat_gradient(kl_gradient.dot(vector), params, retain_graph=True)
 
 
-def policy_distribution(policy: ActorCritic, observations: torch.Tensor) -> Distribution:
+def policy_distribution(policy: ActorCritic, observations: Tree) -> Distribution:
     """The memoryless policy's distribution for a flat batch of observations [B, *obs]."""
     features = policy.encoder(observations)
     return policy.policy_head(features)  # type: ignore[no-any-return]
@@ -221,7 +228,7 @@ def step_metrics(kl: float, improvement: float, tries: int) -> dict[str, float]:
 def fit_value(
     policy: ActorCritic,
     optimizer: torch.optim.Optimizer,
-    observations: torch.Tensor,
+    observations: Tree,
     returns: torch.Tensor,
     cfg: TRPOConfig,
     rng: np.random.Generator,
@@ -232,10 +239,11 @@ def fit_value(
     for _ in range(cfg.value_epochs):
         order = torch.from_numpy(rng.permutation(count))
         for begin in range(0, count, cfg.value_batch_size):
-            index = order[begin : begin + cfg.value_batch_size]
+            rows = order[begin : begin + cfg.value_batch_size]
             assert policy.value_encoder is not None
-            values = policy.value_head(policy.value_encoder(observations[index])).squeeze(-1)
-            loss = torch.nn.functional.mse_loss(values, returns[index])
+            features = policy.value_encoder(index(observations, rows))
+            values = policy.value_head(features).squeeze(-1)
+            loss = torch.nn.functional.mse_loss(values, returns[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
@@ -243,27 +251,29 @@ def fit_value(
 
 
 def build_policy(
-    observation_space: gym.Space[Any],
-    action_space: gym.Space[Any],
-    hidden: list[int],
-    activation: Activation,
+    observation_space: gym.Space[Any], action_space: gym.Space[Any], cfg: TRPOConfig
 ) -> ActorCritic:
     """Separate policy and value networks (the value function is fitted on its own)."""
     return ActorCritic(
-        observation_space, action_space, hidden=hidden, shared_torso=False, activation=activation
+        observation_space,
+        action_space,
+        hidden=cfg.hidden,
+        shared_torso=False,
+        activation=cfg.activation,
+        encoder=cfg.encoder,
     )
 
 
 class TRPOWorker:
     """One env and a policy copy; keeps its env, episode and sampling RNG across calls."""
 
-    def __init__(self, setup: WorkerSetup, *, hidden: list[int], activation: Activation) -> None:
+    def __init__(self, setup: WorkerSetup, *, config: TRPOConfig) -> None:
         self.env = setup.start()
         self.stream = TorchStream(setup.seed)
         self.signals = setup.signals  # Atari: clipped rewards, lost lives terminal
         with TorchStream.isolated():
             space = self.env.observation_space
-            self.policy = build_policy(space, self.env.action_space, hidden, activation)
+            self.policy = build_policy(space, self.env.action_space, config)
         self.carry = Carry.start(self.env, self.policy, seed=setup.reset_seed)
 
     def rollout(self, weights: dict[str, torch.Tensor], version: int, steps: int) -> Rollout:
@@ -298,9 +308,7 @@ class TRPO(GreedyActing):
         self.config = config
         self.action_space = action_space
         torch.manual_seed(seed)
-        self.policy = build_policy(
-            observation_space, action_space, config.hidden, config.activation
-        )
+        self.policy = build_policy(observation_space, action_space, config)
         head = self.policy.policy_head
         if isinstance(head, GaussianHead):
             with torch.no_grad():
@@ -327,8 +335,7 @@ class TRPO(GreedyActing):
     def learn(self, total_steps: int, run: Run) -> None:
         """Collect on the workers, take one trust-region step, fit the value function."""
         cfg = self.config
-        kwargs = {"hidden": list(cfg.hidden), "activation": cfg.activation}
-        with run.start_workers(TRPOWorker, self, self.seed, kwargs) as pool:
+        with run.start_workers(TRPOWorker, self, self.seed, {"config": cfg}) as pool:
             while self.step < total_steps and not run.stop_requested:
                 remaining = math.ceil((total_steps - self.step) / pool.size)
                 steps = min(cfg.steps_per_worker, remaining)
@@ -357,7 +364,7 @@ class TRPO(GreedyActing):
         advantages = advantages.reshape(-1)
         if cfg.normalize_advantages and len(advantages) > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        observations = batch.observations.reshape(-1, *batch.observations.shape[2:])
+        observations = reshape_leading(batch.observations, 2, (-1,))
         flat = {
             "observations": observations,
             "actions": batch.actions.reshape(-1, *batch.actions.shape[2:]),

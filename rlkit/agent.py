@@ -28,13 +28,19 @@ from rlkit.errors import UserError, suggest
 from rlkit.registry import agent_entry_points
 from rlkit.run import Run
 
+ANY_OBSERVATION: tuple[type[gym.Space[Any]], ...] = (gym.spaces.Space,)
+"""Every observation space the encoders take (`rlkit.encoders`): any space with at least
+one part a network can use (a Box, Discrete, MultiDiscrete or MultiBinary, alone or in a
+Dict or Tuple)."""
+
 
 @dataclass(frozen=True)
 class Spaces:
     """The observation and action spaces an agent takes (SB3's `supported_action_spaces`).
 
-    `box_action_rank`: a Box action space must have this many dimensions (1 for the
-    diagonal Gaussian policies), or None for any.
+    `observation`: space types, or `ANY_OBSERVATION` for an agent whose networks come
+    from `rlkit.encoders`. `box_action_rank`: a Box action space must have this many
+    dimensions (1 for the diagonal Gaussian policies), or None for any.
     """
 
     observation: tuple[type[gym.Space[Any]], ...]
@@ -42,7 +48,15 @@ class Spaces:
     box_action_rank: int | None = 1
 
 
-POLICY_SPACES = Spaces(observation=(gym.spaces.Box,), action=(gym.spaces.Discrete, gym.spaces.Box))
+POLICY_SPACES = Spaces(
+    observation=ANY_OBSERVATION,
+    action=(
+        gym.spaces.Discrete,
+        gym.spaces.Box,
+        gym.spaces.MultiDiscrete,
+        gym.spaces.MultiBinary,
+    ),
+)
 """What the policy-gradient agents and NES take: the spaces `rlkit.policies.ActorCritic` has
 encoders and heads for."""
 
@@ -136,6 +150,8 @@ def check_spaces(
     spaces: Spaces | None = getattr(agent_cls, "spaces", None)
     if spaces is not None:
         _require(agent_name, env_id, "observation", observation_space, spaces.observation)
+        if spaces.observation == ANY_OBSERVATION:
+            _require_usable(agent_name, env_id, observation_space)
         _require(agent_name, env_id, "action", action_space, spaces.action)
         rank = spaces.box_action_rank
         shape = action_space.shape if isinstance(action_space, gym.spaces.Box) else None
@@ -146,6 +162,17 @@ def check_spaces(
     own_check = getattr(agent_cls, "check_spaces", None)
     if own_check is not None:
         own_check(env_id, observation_space, action_space)
+
+
+def _require_usable(agent: str, env_id: str, space: gym.Space[Any]) -> None:
+    """UserError unless some part of `space` can feed a network."""
+    from rlkit.observations import observation_parts
+
+    if not any(part.kept for part in observation_parts(space)):
+        raise UserError(
+            f"{agent} needs an observation with a Box, Discrete, MultiDiscrete or MultiBinary "
+            f"part; {env_id} has {space}"
+        )
 
 
 def _require(

@@ -254,6 +254,24 @@ def choose_torsos(
     return choices
 
 
+def explicit_settings(
+    observation_space: gym.Space[Any], settings: EncoderSettings | None = None
+) -> EncoderSettings:
+    """`settings` with `auto` decided: part name -> kind for every part, as a run keeps
+    them in its config.yaml (a resumed or evaluated run builds the same torsos)."""
+    settings = settings if settings is not None else EncoderSettings()
+    choices = choose_torsos(observation_space, settings)
+    torso: dict[str, TorsoKind] = {choice.part.name: choice.kind for choice in choices}
+    return settings.model_copy(update={"torso": torso})
+
+
+def describe_parts(
+    observation_space: gym.Space[Any], settings: EncoderSettings | None = None
+) -> str:
+    """One line: the torso of every part (`describe_encoder` without the MLP)."""
+    return "; ".join(choice.describe() for choice in choose_torsos(observation_space, settings))
+
+
 def _mlp_words(mlp_hidden: Sequence[int]) -> str:
     return "MLP " + "x".join(str(size) for size in mlp_hidden) if mlp_hidden else "no MLP"
 

@@ -29,6 +29,7 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium as gym
@@ -377,3 +378,53 @@ def success_of(vector_info: dict[str, Any], index: int) -> bool | None:
     if mask is None or not mask[index]:
         return None
     return bool(vector_info["is_success"][index])
+
+
+@dataclass(frozen=True)
+class EnvFactory:
+    """The run's env, made the same way in every process (the learner, workers, Ray actors,
+    `rlkit eval`): `factory(seed)` -> a seeded env; picklable, so it travels to workers.
+
+        factory = EnvFactory.for_run(settings)
+        env = factory(seed)
+        envs = factory.vector(num_envs)
+        eval_env = factory.whole_games()(seed, render_mode="rgb_array")
+    """
+
+    env: str
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    atari: AtariSettings | None = None
+    env_wrappers: tuple[Any, ...] = ()
+
+    @classmethod
+    def for_run(cls, settings: Any) -> EnvFactory:
+        """The factory of a run's settings (`rlkit.settings.RunSettings`)."""
+        return cls(
+            settings.env, dict(settings.env_kwargs), settings.atari, tuple(settings.env_wrappers)
+        )
+
+    def __call__(self, seed: int, render_mode: str | None = None) -> gym.Env[Any, Any]:
+        return make_env(
+            self.env,
+            seed=seed,
+            env_kwargs=self.env_kwargs,
+            atari=self.atari,
+            render_mode=render_mode,
+            env_wrappers=list(self.env_wrappers),
+        )
+
+    def vector(self, num_envs: int) -> gym.vector.VectorEnv[Any, Any, Any]:
+        """`num_envs` copies stepped together (`make_vector_env`)."""
+        return make_vector_env(
+            self.env,
+            num_envs=num_envs,
+            env_kwargs=self.env_kwargs,
+            atari=self.atari,
+            env_wrappers=list(self.env_wrappers),
+        )
+
+    def whole_games(self) -> EnvFactory:
+        """The same env for evaluation: on Atari, whole games (no episodic life)."""
+        if self.atari is None:
+            return self
+        return replace(self, atari=self.atari.model_copy(update={"episodic_life": False}))

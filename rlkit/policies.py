@@ -5,12 +5,15 @@
     distribution, values, state = policy.step(observations, state, episode_starts)
     distribution, values, _ = policy(observations_TB, rollout_state, episode_starts_TB)
 
-Architecture: an encoder from `rlkit.networks.build_torso` (the Nature CNN of Mnih et
-al. 2015 for uint8 frames (C, H, W), an MLP otherwise) -> an optional LSTM core
-(Hochreiter & Schmidhuber 1997; as the memory of recurrent policy gradients, Wierstra
-et al. 2009, and of A3C-LSTM, Mnih et al. 2016) -> a policy head (categorical for
-Discrete actions, diagonal Gaussian with a state-independent learned log-std for 1-D
-Box actions, the convention of Schulman et al. 2015 and 2017) and a linear value head.
+Architecture: an encoder from `rlkit.encoders.build_encoder` (for every observation
+space: the Nature CNN of Mnih et al. 2015 for uint8 frames (C, H, W), an MLP for vectors,
+a small CNN for grids, one-hot parts, one encoder per part of a Dict or Tuple) -> an
+optional LSTM core (Hochreiter & Schmidhuber 1997; as the memory of recurrent policy
+gradients, Wierstra et al. 2009, and of A3C-LSTM, Mnih et al. 2016) -> a policy head
+(categorical for Discrete actions, one categorical per dimension for MultiDiscrete,
+Bernoullis for MultiBinary, a diagonal Gaussian with a state-independent learned log-std
+for 1-D Box actions, the convention of Schulman et al. 2015 and 2017) and a linear value
+head.
 With `shared_torso=False` the value function has its own encoder and LSTM, so its
 parameters are disjoint from the policy's (TRPO fits the value function separately).
 
@@ -54,8 +57,10 @@ from torch.distributions import (
     register_kl,
 )
 
+from rlkit.encoders import EncoderSettings, build_encoder
 from rlkit.errors import UserError
-from rlkit.networks import Activation, ObservationNormalizer, build_torso
+from rlkit.networks import Activation, ObservationNormalizer
+from rlkit.observations import leading_shape, map_leaves, observation_tensors, reshape_leading
 
 RecurrentState = tuple[torch.Tensor, ...]
 """LSTM state: (h, c) or (h, c, value_h, value_c), each [B, lstm_size], batch first."""
@@ -271,6 +276,7 @@ class ActorCritic(nn.Module):
         activation: Activation = "relu",
         forget_bias: float = FORGET_GATE_BIAS,
         normalize_observations: bool = False,
+        encoder: EncoderSettings | None = None,
     ) -> None:
         super().__init__()
         if lstm_size is not None and lstm_size <= 0:
@@ -278,7 +284,10 @@ class ActorCritic(nn.Module):
         self.recurrent = lstm_size is not None
         self.shared_torso = shared_torso
         self.lstm_size = lstm_size
-        self.encoder: nn.Module = build_torso(observation_space, hidden, activation)
+        self.observation_space = observation_space
+        self.encoder: nn.Module = build_encoder(
+            observation_space, hidden, activation, settings=encoder
+        )
         encoded = int(self.encoder.output_dim)  # type: ignore[arg-type]
         lstm = _forget_bias(nn.LSTM(encoded, lstm_size), forget_bias) if lstm_size else None
         self.lstm = lstm
@@ -287,7 +296,9 @@ class ActorCritic(nn.Module):
         self.value_encoder: nn.Module | None = None
         self.value_lstm: nn.LSTM | None = None
         if not shared_torso:
-            self.value_encoder = build_torso(observation_space, hidden, activation)
+            self.value_encoder = build_encoder(
+                observation_space, hidden, activation, settings=encoder
+            )
             if lstm_size:
                 self.value_lstm = _forget_bias(nn.LSTM(encoded, lstm_size), forget_bias)
         self.value_head = nn.Linear(features, 1)
@@ -301,11 +312,16 @@ class ActorCritic(nn.Module):
             if self.value_encoder is not None:
                 self.value_encoder = nn.Sequential(normalizer, self.value_encoder)
 
+    @property
+    def normalizer(self) -> ObservationNormalizer | None:
+        """The observation normaliser in front of the encoders, if there is one."""
+        first = self.encoder[0] if isinstance(self.encoder, nn.Sequential) else None
+        return first if isinstance(first, ObservationNormalizer) else None
+
     def update_normalizer(self, observations: torch.Tensor) -> None:
         """Merge `observations` [B, obs] into the observation statistics (if normalizing)."""
-        first = self.encoder[0] if isinstance(self.encoder, nn.Sequential) else None
-        if isinstance(first, ObservationNormalizer):
-            first.update(observations)
+        if self.normalizer is not None:
+            self.normalizer.update(observations)
 
     def policy_parameters(self) -> list[nn.Parameter]:
         """Encoder, LSTM and policy head (the shared torso counts as the policy's)."""
@@ -333,8 +349,8 @@ class ActorCritic(nn.Module):
         state: tuple[torch.Tensor, torch.Tensor] | None,
         episode_starts: torch.Tensor,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
-        steps, batch = observations.shape[:2]
-        encoded = encoder(observations.reshape(steps * batch, *observations.shape[2:]))
+        steps, batch = leading_shape(observations, 2)
+        encoded = encoder(reshape_leading(observations, 2, (steps * batch,)))
         encoded = encoded.reshape(steps, batch, -1)
         if lstm is None:
             return encoded, None
@@ -350,7 +366,7 @@ class ActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, RecurrentState | None]:
         """Policy and value features [T, B, F] for observations [T, B, *obs], and new state."""
         if self.recurrent and state is None:
-            state = self.initial_state(observations.shape[1])
+            state = self.initial_state(leading_shape(observations, 2)[1])
         policy_state = None if state is None else (state[0], state[1])
         policy_features, policy_new = self._encode(
             self.encoder, self.lstm, observations, policy_state, episode_starts
@@ -391,7 +407,7 @@ class ActorCritic(nn.Module):
     ) -> tuple[Distribution, torch.Tensor, RecurrentState | None]:
         """One step for acting: observation [B, *obs] -> (distribution [B], values [B], state)."""
         policy_features, value_features, new_state = self.features(
-            observation.unsqueeze(0), state, episode_start.unsqueeze(0)
+            _add_time(observation), state, episode_start.unsqueeze(0)
         )
         distribution = self.policy_head(policy_features[0])
         values = self.value_head(value_features[0]).squeeze(-1)
@@ -408,16 +424,21 @@ class ActorCritic(nn.Module):
         function has its own LSTM, whose state must advance too. State None on a
         recurrent net means zeros."""
         if self.recurrent and state is None:
-            state = self.initial_state(observation.shape[0])
+            state = self.initial_state(leading_shape(observation, 1)[0])
         if self.value_lstm is not None:
             distribution, _, new_state = self.step(observation, state, episode_start)
             return distribution, new_state
         policy_state = None if state is None else (state[0], state[1])
         features, new_policy_state = self._encode(
-            self.encoder, self.lstm, observation.unsqueeze(0), policy_state,
+            self.encoder, self.lstm, _add_time(observation), policy_state,
             episode_start.unsqueeze(0),
         )  # fmt: skip
         return self.policy_head(features[0]), new_policy_state
+
+
+def _add_time(observations: Any) -> Any:
+    """A leading axis of size 1 on every part: one step [B, ...] -> [1, B, ...]."""
+    return map_leaves(lambda leaf: leaf.unsqueeze(0), observations)
 
 
 def concatenate_states(states: Sequence[RecurrentState | None]) -> RecurrentState | None:
@@ -520,7 +541,7 @@ def act_greedily(
     """An agent's evaluation step: the greedy action for one observation, carrying the
     recurrent state (rlkit's one convention: an episode starts from
     `policy.initial_state(1)`, zeros for an LSTM and None for a memoryless policy)."""
-    tensor = observation_tensor(observation).unsqueeze(0)
+    tensor = _add_time(observation_tensors(observation, policy.observation_space))
     with torch.inference_mode():
         distribution, state = policy.act(tensor, state, torch.zeros(1, dtype=torch.bool))
     return greedy_action(distribution, action_space), state

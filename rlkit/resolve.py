@@ -28,7 +28,8 @@ import gymnasium as gym
 
 from rlkit.agent import check_spaces
 from rlkit.config import StrictModel, load_yaml, merge, split_overrides, validate
-from rlkit.environments import make_env, resolve_env_id
+from rlkit.encoders import EncoderSettings, explicit_settings
+from rlkit.environments import EnvFactory, resolve_env_id
 from rlkit.errors import UserError
 from rlkit.logger import resolve_wandb_mode
 from rlkit.seeding import run_seeds
@@ -91,12 +92,7 @@ def resolve(
     env_id = resolve_env_id(settings.env)
     if ":" not in settings.env:
         settings = settings.model_copy(update={"env": env_id})
-    env = make_env(
-        settings.env,
-        seed=run_seeds(settings.seed)["env"],
-        env_kwargs=settings.env_kwargs,
-        atari=settings.atari,
-    )
+    env = EnvFactory.for_run(settings)(run_seeds(settings.seed)["env"])
     try:
         observation_space, action_space = env.observation_space, env.action_space
         check_spaces(agent, agent_cls, env_id, observation_space, action_space)
@@ -115,6 +111,10 @@ def resolve(
             if key.startswith(prefix)
         }
         agent_config = validate(agent_cls.Config, hparams, hparam_origins, agent)
+        if isinstance(getattr(agent_config, "encoder", None), EncoderSettings):
+            # the torso of each observation part, decided now and kept in config.yaml
+            encoder = explicit_settings(observation_space, agent_config.encoder)
+            agent_config = agent_config.model_copy(update={"encoder": encoder})
     except BaseException:
         env.close()
         raise

@@ -45,7 +45,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlkit.policies import ActorCritic, RecurrentState, concatenate_states, observation_tensor
+from rlkit.observations import (
+    Tree,
+    concatenate,
+    map_leaves,
+    stack,
+    stack_observations,
+    to_device,
+)
+from rlkit.policies import ActorCritic, RecurrentState, concatenate_states
 from rlkit.signals import LearningSignals
 
 
@@ -129,7 +137,7 @@ def _pad_time(tensor: torch.Tensor, length: int, fill: float | bool) -> torch.Te
 class Rollout:
     """One worker's segment of experience, shaped [T, N, ...] (see the module docstring)."""
 
-    observations: torch.Tensor  # [T, N, *obs], the observation acted on at step t
+    observations: Tree  # [T, N, *obs] (per part of a Dict/Tuple), the one acted on at step t
     actions: torch.Tensor  # [T, N, *act], the sampled (unclipped) action
     log_probs: torch.Tensor  # [T, N], log pi(action | history) when acting
     values: torch.Tensor  # [T, N], V(s_t) when acting
@@ -164,7 +172,9 @@ class Rollout:
 
     def to(self, device: torch.device | str) -> Rollout:
         """A copy with every tensor (and the initial state) on `device`."""
-        moved: dict[str, Any] = {name: getattr(self, name).to(device) for name in self.TIME_FIELDS}
+        moved: dict[str, Any] = {
+            name: to_device(getattr(self, name), device) for name in self.TIME_FIELDS
+        }
         state = self.initial_state
         moved["initial_state"] = None if state is None else tuple(p.to(device) for p in state)
         return replace(self, **moved)
@@ -180,7 +190,7 @@ class Rollout:
         if len(lengths) != 1:
             raise ValueError(f"segments differ in length {sorted(lengths)}; use pad_time")
         joined: dict[str, Any] = {
-            name: torch.cat([getattr(rollout, name) for rollout in rollouts], dim=1)
+            name: concatenate([getattr(rollout, name) for rollout in rollouts], dim=1)
             for name in Rollout.TIME_FIELDS
         }
         return Rollout(
@@ -220,7 +230,7 @@ class Rollout:
             starts = _pad_time(rollout.episode_starts, longest, False)
             starts[length] = True
             tensors: dict[str, Any] = {
-                name: _pad_time(getattr(rollout, name), longest, 0)
+                name: map_leaves(lambda leaf: _pad_time(leaf, longest, 0), getattr(rollout, name))
                 for name in ("observations", "actions", "log_probs", "values", "rewards")
             }
             padded.append(
@@ -328,6 +338,7 @@ def collect_envs(
         raise ValueError(f"whole_episodes collects from one env, got {len(envs)}")
     device = policy.value_head.weight.device
     space = envs[0].action_space
+    observation_space = envs[0].observation_space
     state = concatenate_states([carry.state for carry in carries])
     initial_state = None if state is None else tuple(part.detach().cpu() for part in state)
     current = [carry.observation for carry in carries]
@@ -346,13 +357,14 @@ def collect_envs(
     taken = 0
     with torch.no_grad():
         while True:
-            observations = observation_tensor(np.stack(current))
+            observations = stack_observations(current, observation_space)
             starting = torch.tensor(starts, device=device)
             if acting_only:
-                distribution, state = policy.act(observations.to(device), state, starting)
+                distribution, state = policy.act(to_device(observations, device), state, starting)
                 values = torch.full((len(envs),), math.nan)
             else:
-                distribution, values, state = policy.step(observations.to(device), state, starting)
+                on_device = to_device(observations, device)
+                distribution, values, state = policy.step(on_device, state, starting)
             actions = distribution.sample()
             log_probs = values if acting_only else distribution.log_prob(actions)
             columns["observations"].append(observations)
@@ -380,10 +392,10 @@ def collect_envs(
             bootstrap = torch.zeros(len(envs))
             cut = [i for i in range(len(envs)) if not terminated[i] and (truncated[i] or last)]
             if cut:  # V(final observation), given this episode's memory
-                finals = observation_tensor(np.stack([stepped[i][0] for i in cut]))
+                finals = stack_observations([stepped[i][0] for i in cut], observation_space)
                 rows = None if state is None else tuple(part[cut] for part in state)
                 no_starts = torch.zeros(len(cut), dtype=torch.bool, device=device)
-                bootstrap[cut] = policy.step(finals.to(device), rows, no_starts)[1].cpu()
+                bootstrap[cut] = policy.step(to_device(finals, device), rows, no_starts)[1].cpu()
             columns["bootstrap_values"].append(bootstrap)
             for i, (env, (observation, reward, _, _, info)) in enumerate(
                 zip(envs, stepped, strict=True)
@@ -411,7 +423,7 @@ def collect_envs(
         "episode_starts": torch.bool,
     }  # the fields gathered as Python lists; the rest are tensors, stacked
     time_fields: dict[str, Any] = {
-        name: torch.tensor(rows, dtype=dtypes[name]) if name in dtypes else torch.stack(rows)
+        name: torch.tensor(rows, dtype=dtypes[name]) if name in dtypes else stack(rows)
         for name, rows in columns.items()
     }
     rollout = Rollout(

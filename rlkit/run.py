@@ -26,7 +26,7 @@ import gymnasium as gym
 import rlkit
 from rlkit import checkpoint
 from rlkit.atari import is_atari
-from rlkit.environments import make_env, make_vector_env, rng_state
+from rlkit.environments import EnvFactory, rng_state
 from rlkit.evaluation import evaluate
 from rlkit.logger import Logger
 from rlkit.pool import LostCalls, WorkerPool, make_pool
@@ -34,7 +34,7 @@ from rlkit.rundir import RECORD_FILE
 from rlkit.seeding import derive_seed, run_seeds
 from rlkit.settings import RunSettings
 from rlkit.signals import LearningSignals
-from rlkit.workers import EnvFactory, WorkerSetup, reset_seeds, worker_seeds
+from rlkit.workers import WorkerSetup, reset_seeds, worker_seeds
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -59,7 +59,7 @@ class Run:
         self._stop = stop if stop is not None else threading.Event()
         self.last_checkpoint: Path | None = None
         self.signals = LearningSignals.for_run(settings)  # what agents learn from
-        self.make_env = EnvFactory(settings.env, settings.env_kwargs, settings.atari)
+        self.make_env = EnvFactory.for_run(settings)
         self._vector_env: gym.vector.VectorEnv[Any, Any, Any] | None = None
         self._checkpoint_dir = run_dir / CHECKPOINT_DIR
         every = settings.checkpoint_every
@@ -92,12 +92,7 @@ class Run:
         Rewards are game scores; agents learn from `signals.rewards(...)`.
         """
         if self._vector_env is None:
-            self._vector_env = make_vector_env(
-                self.settings.env,
-                num_envs=self.settings.num_envs,
-                env_kwargs=self.settings.env_kwargs,
-                atari=self.settings.atari,
-            )
+            self._vector_env = self.make_env.vector(self.settings.num_envs)
         return self._vector_env
 
     @property
@@ -210,12 +205,8 @@ class Run:
             return
         started = time.perf_counter()
         if self._eval_env is None:
-            self._eval_env = make_env(
-                self.settings.env,
-                seed=run_seeds(self.settings.seed)["eval"],
-                env_kwargs=self.settings.env_kwargs,
-                atari=self.settings.atari.model_copy(update={"episodic_life": False}),
-            )
+            eval_seed = run_seeds(self.settings.seed)["eval"]
+            self._eval_env = self.make_env.whole_games()(eval_seed)
         stats = evaluate(agent, self._eval_env, self.settings.eval_episodes)
         self.eval_seconds += time.perf_counter() - started
         self.logger.log(

@@ -34,7 +34,8 @@ from rlkit import checkpoint
 from rlkit.agent import load_agent
 from rlkit.atari import is_atari
 from rlkit.config import StrictModel, dump_yaml, load_yaml, validate
-from rlkit.environments import make_env, set_rng_state
+from rlkit.encoders import EncoderSettings, describe_parts, dropped_parts
+from rlkit.environments import EnvFactory, set_rng_state
 from rlkit.errors import UserError
 from rlkit.evaluation import EvalStats, evaluate
 from rlkit.logger import METRICS_FILE, Logger, Report, truncate_metrics
@@ -192,12 +193,7 @@ def _resume(
             f"{settings.steps} steps; "
             f"give --steps larger than {saved['step']} to train further"
         )
-    env = make_env(
-        settings.env,
-        seed=run_seeds(settings.seed)["env"],
-        env_kwargs=settings.env_kwargs,
-        atari=settings.atari,
-    )
+    env = EnvFactory.for_run(settings)(run_seeds(settings.seed)["env"])
     set_rng_state(env, saved["env_rng"])
     learner = agent_cls(
         agent_config,
@@ -237,6 +233,12 @@ def _execute(
         f"W&B {settings.wandb} -> {run_dir}",
         file=sys.stderr,
     )
+    encoder = getattr(agent, "config", None) and getattr(agent.config, "encoder", None)
+    if isinstance(encoder, EncoderSettings):
+        space = env.observation_space
+        print(f"rlkit: encoders: {describe_parts(space, encoder)}", file=sys.stderr)
+        if dropped := dropped_parts(space, encoder):
+            print(f"rlkit: {dropped}", file=sys.stderr)
     if is_atari(settings.env):
         print(f"rlkit: Atari settings: {settings.atari.describe()}", file=sys.stderr)
         if getattr(agent, "learns_from_signals", True):
@@ -340,7 +342,7 @@ def load(run_dir: str | Path, checkpoint_file: str | Path | None = None) -> Load
     settings, agent_config, agent_cls = read_run(directory)
     path = Path(checkpoint_file) if checkpoint_file is not None else _newest_checkpoint(directory)
     saved = checkpoint.load(path)
-    env = make_env(settings.env, seed=0, env_kwargs=settings.env_kwargs, atari=settings.atari)
+    env = EnvFactory.for_run(settings)(0)
     agent = agent_cls(
         agent_config,
         observation_space=env.observation_space,
@@ -371,13 +373,8 @@ def evaluate_run(
     loaded = load(run_dir, checkpoint)
     settings = loaded.settings
     eval_seed = seed if seed is not None else run_seeds(settings.seed)["eval"]
-    env = make_env(
-        settings.env,
-        seed=eval_seed,
-        env_kwargs=settings.env_kwargs,
-        atari=settings.atari.model_copy(update={"episodic_life": False}),
-        render_mode="rgb_array" if video else None,
-    )
+    make_env = EnvFactory.for_run(settings).whole_games()
+    env = make_env(eval_seed, render_mode="rgb_array" if video else None)
     frames: list[Any] | None = [] if video else None
     try:
         stats = evaluate(loaded.agent, env, episodes, video_frames=frames)

@@ -29,35 +29,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import gymnasium as gym
 import torch
 
-from rlkit.atari import AtariSettings
-from rlkit.environments import make_env
+from rlkit.environments import EnvFactory
 from rlkit.seeding import derive_seed
 from rlkit.signals import LearningSignals
-
-
-@dataclass(frozen=True)
-class EnvFactory:
-    """Makes the run's env in any process: `factory(seed)` -> a seeded env (picklable)."""
-
-    env: str
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    atari: AtariSettings = field(default_factory=AtariSettings)
-
-    def __call__(self, seed: int, render_mode: str | None = None) -> gym.Env[Any, Any]:
-        return make_env(
-            self.env,
-            seed=seed,
-            env_kwargs=self.env_kwargs,
-            atari=self.atari,
-            render_mode=render_mode,
-        )
 
 
 @dataclass(frozen=True)

@@ -143,3 +143,28 @@ if DICT_CUE_ID not in gym.registry:  # `--env tests.spaces_envs:Id` imports this
 def failing_registration() -> None:
     """A registration function that fails, for `--env tests.spaces_envs:failing_registration:Id`."""
     raise RuntimeError("registration failed on purpose")
+
+
+TEXT_ONLY_ID = "rlkit-tests/TextObservation-v0"
+
+
+class TextObservationEnv(gym.Env[str, int]):
+    """An env whose observation is only text: no network can use it, every neural agent
+    refuses it before anything starts."""
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium's convention)
+    observation_space = gym.spaces.Text(max_length=16, charset="abcdefghijklmnopqrstuvwxyz ")
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        return MISSION, {}
+
+    def step(self, action: int) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        return MISSION, 0.0, True, False, {}
+
+
+if TEXT_ONLY_ID not in gym.registry:
+    gym.register(TEXT_ONLY_ID, entry_point=TextObservationEnv)

@@ -21,35 +21,18 @@ import torch
 import rlkit
 from rlkit.agents.a3c import FLAT_OBSERVATION_PRESET, A3CConfig, A3CWorker, a3c_loss
 from rlkit.checkpoint import list_checkpoints
+from rlkit.environments import EnvFactory
 from rlkit.logger import read_metrics
 from rlkit.policies import ActorCritic, CategoricalHead, flat_parameters
 from rlkit.rollout import Rollout
 from rlkit.signals import LearningSignals
 from rlkit.training import evaluate_run
-from rlkit.workers import EnvFactory, WorkerSetup
+from rlkit.workers import WorkerSetup
 from tests.conftest import run_cli
 from tests.ray_processes import kill_one_worker_at, ray_worker_pids
+from tests.spaces_envs import TEXT_ONLY_ID
 from tests.test_cli_errors import assert_user_error
 from tests.test_runs import learning_rows
-
-
-class DictObservationEnv(gym.Env[dict[str, Any], int]):
-    """An env A3C must refuse: its observation is a Dict."""
-
-    observation_space = gym.spaces.Dict({"position": gym.spaces.Box(-1.0, 1.0, (2,))})
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        super().reset(seed=seed)
-        return self.observation_space.sample(), {}
-
-    def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        return self.observation_space.sample(), 0.0, True, False, {}
-
-
-gym.register("A3CDictObservation-v0", entry_point="tests.test_a3c:DictObservationEnv")
 
 
 def settings(out: Path, **overrides: Any) -> dict[str, Any]:
@@ -158,12 +141,14 @@ def test_worker_returns_a_gradient_for_every_parameter_with_its_version() -> Non
 # --- bad input ---------------------------------------------------------------------------
 
 
-def test_refuses_a_dict_observation_before_any_worker_starts(tmp_path: Path) -> None:
+def test_refuses_an_observation_no_network_can_use_before_any_worker_starts(
+    tmp_path: Path,
+) -> None:
     started = time.monotonic()
     result = run_cli(
-        "run", "a3c", "--env", "tests.test_a3c:A3CDictObservation-v0", "--out-dir", str(tmp_path)
+        "run", "a3c", "--env", f"tests.spaces_envs:{TEXT_ONLY_ID}", "--out-dir", str(tmp_path)
     )
-    assert_user_error(result, "a3c needs a Box observation space", "has Dict(")
+    assert_user_error(result, "a3c needs an observation with a Box, Discrete", "has Text(")
     assert "Ray" not in result.stderr
     assert time.monotonic() - started < 30
     assert not any(tmp_path.iterdir())

@@ -29,12 +29,13 @@ from rlkit.agents.nes import (
     snes_utilities,
 )
 from rlkit.checkpoint import list_checkpoints
+from rlkit.environments import EnvFactory
 from rlkit.errors import UserError
 from rlkit.logger import read_metrics
 from rlkit.pool import make_pool, map_chunks
 from rlkit.signals import LearningSignals
 from rlkit.training import evaluate_run
-from rlkit.workers import EnvFactory, WorkerSetup
+from rlkit.workers import WorkerSetup
 from tests.conftest import run_cli
 from tests.ray_processes import kill_one_worker_at, ray_worker_pids
 

@@ -21,32 +21,12 @@ from rlkit.config import load_yaml
 from rlkit.rollout import Rollout
 from rlkit.training import evaluate_run
 from tests.conftest import run_cli
+from tests.spaces_envs import TEXT_ONLY_ID
 from tests.test_cli_errors import assert_user_error
 from tests.test_runs import learning_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "rpg"
-DICT_ENV_ID = "RPGTestDictObservation-v0"
-
-
-class DictObservationEnv(gym.Env[dict[str, Any], int]):
-    """A two-action env with a Dict observation, which RPG must refuse."""
-
-    observation_space = gym.spaces.Dict({"position": gym.spaces.Box(-1.0, 1.0, (2,))})
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        super().reset(seed=seed)
-        return {"position": np.zeros(2, dtype=np.float32)}, {}
-
-    def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        return {"position": np.zeros(2, dtype=np.float32)}, 0.0, True, False, {}
-
-
-if DICT_ENV_ID not in gym.registry:  # `--env tests.test_rpg:Id` imports this module
-    gym.register(DICT_ENV_ID, entry_point=DictObservationEnv)
 
 
 def train_from_config(tmp_path: Path, config: str, name: str, **settings: Any) -> rlkit.TrainResult:
@@ -199,11 +179,13 @@ def test_memoryless_variant_and_configs_validate() -> None:
     assert policy.lstm is None and policy.initial_state(1) is None
 
 
-def test_dict_observation_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
+def test_an_observation_no_network_can_use_is_refused_before_any_worker_starts(
+    tmp_path: Path,
+) -> None:
     result = run_cli(
-        "run", "rpg", "--env", f"tests.test_rpg:{DICT_ENV_ID}", "--out-dir", str(tmp_path)
+        "run", "rpg", "--env", f"tests.spaces_envs:{TEXT_ONLY_ID}", "--out-dir", str(tmp_path)
     )
-    assert_user_error(result, "rpg needs a Box observation space", "has Dict(")
+    assert_user_error(result, "rpg needs an observation with a Box, Discrete", "has Text(")
     assert not any(tmp_path.iterdir())  # nothing was written: no run, no worker
 
 

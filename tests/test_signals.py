@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from rlkit.atari import AtariSettings
-from rlkit.environments import make_env
+from rlkit.environments import EnvFactory, make_env
 from rlkit.policies import ActorCritic
 from rlkit.rollout import Carry, Rollout, collect_envs
 from rlkit.signals import LearningSignals
-from rlkit.workers import EnvFactory, WorkerSetup
+from rlkit.workers import WorkerSetup
 
 LIVES = 3  # SpaceInvaders: 3 lives, and kills score 5 to 30 points
 
@@ -103,9 +103,9 @@ def one_thread() -> Iterator[None]:
 
 @pytest.mark.usefixtures("one_thread")
 def test_trpo_learns_from_clipped_rewards_and_lost_lives() -> None:
-    from rlkit.agents.trpo import TRPOWorker
+    from rlkit.agents.trpo import TRPOConfig, TRPOWorker
 
-    worker = TRPOWorker(setup_on(SMALL_BREAKOUT), hidden=[8], activation="tanh")
+    worker = TRPOWorker(setup_on(SMALL_BREAKOUT), config=TRPOConfig(hidden=[8]))
     assert_learns_from_atari_signals(worker.rollout(worker.policy.state_dict(), 0, 400))
 
 

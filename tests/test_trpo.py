@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import pytest
 import torch
 from torch.distributions import kl_divergence
@@ -24,32 +23,12 @@ from rlkit.checkpoint import load as load_checkpoint
 from rlkit.policies import ActorCritic, flat_gradient, flat_parameters
 from rlkit.training import evaluate_run
 from tests.conftest import run_cli
+from tests.spaces_envs import TEXT_ONLY_ID
 from tests.test_cli_errors import assert_user_error
 from tests.test_runs import learning_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "trpo"
-DICT_ENV_ID = "TRPOTestDictObservation-v0"
-
-
-class DictObservationEnv(gym.Env[dict[str, Any], int]):
-    """A two-action env with a Dict observation, which TRPO must refuse."""
-
-    observation_space = gym.spaces.Dict({"position": gym.spaces.Box(-1.0, 1.0, (2,))})
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        super().reset(seed=seed)
-        return {"position": np.zeros(2, dtype=np.float32)}, {}
-
-    def step(self, action: int) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        return {"position": np.zeros(2, dtype=np.float32)}, 0.0, True, False, {}
-
-
-if DICT_ENV_ID not in gym.registry:  # `--env tests.test_trpo:Id` imports this module
-    gym.register(DICT_ENV_ID, entry_point=DictObservationEnv)
 
 
 def train(tmp_path: Path, name: str, **settings: Any) -> rlkit.TrainResult:
@@ -187,12 +166,14 @@ def test_every_accepted_step_satisfies_the_kl_limit(max_kl: float) -> None:
         assert max(tries_used) > 1
 
 
-def test_refuses_a_dict_observation_before_any_worker_starts(tmp_path: Path) -> None:
+def test_refuses_an_observation_no_network_can_use_before_any_worker_starts(
+    tmp_path: Path,
+) -> None:
     result = run_cli(
-        "run", "trpo", "--env", f"tests.test_trpo:{DICT_ENV_ID}", "--out-dir", str(tmp_path),
+        "run", "trpo", "--env", f"tests.spaces_envs:{TEXT_ONLY_ID}", "--out-dir", str(tmp_path),
         cwd=ROOT,
     )  # fmt: skip
-    assert_user_error(result, "trpo needs a Box observation space", "Dict(")
+    assert_user_error(result, "trpo needs an observation with a Box, Discrete", "Text(")
     assert "workers" not in result.stderr
     assert not any(tmp_path.iterdir())
 
