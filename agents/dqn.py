@@ -68,6 +68,12 @@ class DQNConfig(StrictModel):
         default="adam", description="adam (eps 1.5e-4) or the paper's rmsprop"
     )
     adam_epsilon: float = Field(default=1.5e-4, gt=0.0, description="Adam's epsilon")
+    rmsprop_momentum: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="rmsprop: gradient momentum (MinAtar's DQN: 0.95; the Nature setting: 0)",
+    )
     learning_starts: NonNegativeInt = Field(
         default=50_000, description="agent steps of random-ish play before updates start"
     )
@@ -211,7 +217,12 @@ class DQN:
         cfg = self.config
         if cfg.optimizer == "rmsprop":
             return torch.optim.RMSprop(
-                self.online.parameters(), lr=cfg.learning_rate, alpha=0.95, eps=0.01, centered=True
+                self.online.parameters(),
+                lr=cfg.learning_rate,
+                alpha=0.95,
+                eps=0.01,
+                centered=True,
+                momentum=cfg.rmsprop_momentum,
             )
         # fused: one kernel for all parameters (about 10% of a Nature update on the CPU)
         return torch.optim.Adam(

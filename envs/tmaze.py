@@ -43,7 +43,6 @@ from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
-from numpy.typing import NDArray
 
 from rlkit.errors import UserError
 
@@ -68,20 +67,31 @@ def _positive_int(name: str, value: object, minimum: int, accepted: str) -> int:
     return int(value)
 
 
-class TMaze(gym.Env[NDArray[np.float32], np.int64]):
+# `observations: discrete`: the same four cells as one Discrete(4) symbol each.
+DISCRETE_CODES = {SIGN_NORTH: 0, SIGN_SOUTH: 1, CORRIDOR: 2, JUNCTION: 3}
+
+
+class TMaze(gym.Env[Any, np.int64]):
     """Bakker's (2002) T-maze: remember the start cell's sign, turn toward it at the junction.
 
     Args:
         length: eastward steps from the start cell to the junction (>= 1; default 10).
         max_steps: steps before the episode is truncated (>= length + 1; default
             4 * length + 20).
+        observations: "codes" (default), Bakker's 3-bit codes as a Box; or "discrete",
+            the same cells as Discrete(4) symbols (0 sign north, 1 sign south, 2 corridor,
+            3 junction): a memory task whose observations are Discrete (rlkit's variant).
         render_mode: None or "ansi".
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (gymnasium declares it so)
 
     def __init__(
-        self, length: int = 10, max_steps: int | None = None, render_mode: str | None = None
+        self,
+        length: int = 10,
+        max_steps: int | None = None,
+        observations: str = "codes",
+        render_mode: str | None = None,
     ) -> None:
         self.length = _positive_int("length", length, 1, "an integer >= 1")
         default_steps = 4 * self.length + 20
@@ -93,34 +103,41 @@ class TMaze(gym.Env[NDArray[np.float32], np.int64]):
         )
         if render_mode not in (None, "ansi"):
             raise UserError(f"TMaze render_mode={render_mode!r}: accepted: None, 'ansi'")
+        if observations not in ("codes", "discrete"):
+            raise UserError(f"TMaze observations={observations!r}: accepted: 'codes', 'discrete'")
         self.render_mode = render_mode
-        self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(3,), dtype=np.float32)
+        self.discrete = observations == "discrete"
+        self.observation_space: gym.Space[Any] = (
+            gym.spaces.Discrete(len(DISCRETE_CODES))
+            if self.discrete
+            else gym.spaces.Box(0.0, 1.0, shape=(3,), dtype=np.float32)
+        )
         self.action_space = gym.spaces.Discrete(4)
         self._position = 0  # cells east of the start; the junction is at `length`
         self._goal_north = True
         self._elapsed = 0
 
-    def _observation(self) -> NDArray[np.float32]:
+    def _observation(self) -> Any:
         if self._position == 0:
             code = SIGN_NORTH if self._goal_north else SIGN_SOUTH
         elif self._position == self.length:
             code = JUNCTION
         else:
             code = CORRIDOR
+        if self.discrete:
+            return np.int64(DISCRETE_CODES[code])
         return np.array(code, dtype=np.float32)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+    ) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
         self._goal_north = bool(self.np_random.integers(2) == 0)
         self._position = 0
         self._elapsed = 0
         return self._observation(), {}
 
-    def step(
-        self, action: np.int64
-    ) -> tuple[NDArray[np.float32], SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: np.int64) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         move = int(action)
         if not 0 <= move < 4:
             raise ValueError(f"TMaze action {action!r}: accepted: 0 north, 1 east, 2 south, 3 west")
