@@ -7,29 +7,32 @@ with code 2. `rlkit --help` and `rlkit list` import neither torch, ray nor wandb
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from rlkit import __version__
-from rlkit.errors import UserError
+from rlkit.errors import UserError, shorten
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+MESSAGE_LIMIT = 2000  # characters of an error line, whatever it quotes
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with rlkit's one-line errors."""
 
     def error(self, message: str) -> NoReturn:
-        raise UserError(f"{message}; see `{self.prog} --help`")
+        quoted = re.sub(r"'([^']*)'", lambda match: f"'{shorten(match.group(1))}'", message)
+        raise UserError(f"{shorten(quoted, 300)}; see `{self.prog} --help`")
 
 
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{shorten(repr(text))} is not an integer") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
     return value
@@ -39,7 +42,7 @@ def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{shorten(repr(text))} is not an integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must be 0 or a positive integer")
     return value
@@ -323,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UserError as error:
-        print(f"rlkit: {error}", file=sys.stderr)
+        print(f"rlkit: {shorten(error, MESSAGE_LIMIT)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("rlkit: interrupted", file=sys.stderr)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, SupportsFloat
 import gymnasium as gym
 
 from rlkit.atari import is_atari, register_ale
-from rlkit.errors import UserError, suggest
+from rlkit.errors import UserError, shorten, suggest
 from rlkit.registry import import_env_module, register_env_plugins
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def resolve_env_id(env: str) -> str:
         env_id = import_env_module(env)
         if env_id not in gym.registry:
             raise UserError(
-                f"--env {env}: module imported but '{env_id}' is not registered; "
+                f"--env {shorten(env)}: module imported but '{shorten(env_id)}' is not registered; "
                 "the module must call gymnasium.register(id=...)"
             )
         return env_id
@@ -71,7 +71,7 @@ def resolve_env_id(env: str) -> str:
         return by_lower[env.lower()]
     hint = suggest(env, [*gym.registry, *names])
     raise UserError(
-        f"unknown env '{env}'{hint}; give a Gymnasium id or short name "
+        f"unknown env '{shorten(env)}'{hint}; give a Gymnasium id or short name "
         "(see `rlkit list envs`), or module:Id"
     )
 
@@ -132,7 +132,9 @@ def make_env(
     try:
         made = gym.make(env_id, **kwargs)
     except TypeError as error:
-        raise UserError(f"env_kwargs {env_kwargs} rejected by {env_id}: {error}") from None
+        raise UserError(
+            f"env_kwargs {shorten(env_kwargs)} rejected by {env_id}: {shorten(error, 200)}"
+        ) from None
     except gym.error.Error as error:
         raise UserError(f"cannot make env '{env_id}': {error}") from None
     _, name, _ = _split(env_id)

@@ -17,7 +17,7 @@ import importlib.util
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from rlkit.errors import UserError
+from rlkit.errors import UserError, shorten
 
 AGENT_GROUP = "rlkit.agents"
 ENV_GROUP = "rlkit.envs"
@@ -125,9 +125,9 @@ def import_env_module(env: str) -> str:
     module, _, env_id = env.partition(":")
     try:
         importlib.import_module(module)
-    except ImportError as error:
+    except (ImportError, ValueError, TypeError) as error:  # ValueError, TypeError: '', '.x'
         raise UserError(
-            f"--env {env}: cannot import module '{module}' ({error}); "
-            "give module:Id with an importable module"
+            f"--env {shorten(env)}: cannot import module '{shorten(module)}' "
+            f"({shorten(error)}); give module:Id with an importable module"
         ) from None
     return env_id
