@@ -141,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--resume", metavar="SWEEP_DIR", help="continue an interrupted sweep in SWEEP_DIR"
     )
+    sweep.add_argument(
+        "--trust-state",
+        action="store_true",
+        help="with --resume: restore SWEEP_DIR's Tune state even where rlkit has no sealed "
+        "record of it (a killed sweep, another user's); it is unpickled, so it runs any code "
+        "in it: only for a dir you trust (docs/sweep.md)",
+    )
 
     evaluate = commands.add_parser(
         "eval",
@@ -234,9 +241,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         ]
         if given:
             raise UserError(f"--resume continues a sweep as it was; {given[0]} cannot be changed")
-        spec = sweep.read_sweep_dir(args.resume, wandb=args.wandb)
+        spec = sweep.read_sweep_dir(args.resume, wandb=args.wandb, trust_state=args.trust_state)
         check_address(args.address)
     else:
+        if args.trust_state:
+            raise UserError("--trust-state goes with --resume SWEEP_DIR; a new sweep has no state")
         spec = sweep.load_sweep(
             args.file,
             out_dir=args.out_dir,
@@ -247,7 +256,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         check_address(args.address)
         sweep.write_new_sweep_dir(spec)
     try:
-        result = sweep.run_sweep(spec, address=args.address, resume=args.resume is not None)
+        result = sweep.run_sweep(
+            spec,
+            address=args.address,
+            resume=args.resume is not None,
+            trust_state=args.trust_state,
+        )
     finally:
         shutdown_ray()
     print(sweep.format_table(spec, result))

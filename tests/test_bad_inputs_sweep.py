@@ -1,17 +1,26 @@
 """Bad input to `rlkit sweep` through the real CLI: exit code 2, exactly one line on
 stderr naming what is wrong, no traceback, and nothing written, lost or half-written.
 
-Each case is a sweep file (a change to a good one, or raw YAML) and extra arguments.
+Each case is a sweep file (a change to a good one, or raw YAML) and extra arguments, or
+a sweep dir whose Tune state rlkit did not write, given to `--resume`: a crafted pickle
+there would run code (create a file) if Tune unpickled it.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from rlkit.sweep import load_sweep, write_new_sweep_dir
+from rlkit.sweep.state import STATE_RECORD, record_state
 from tests.conftest import run_cli, tree_digest
 
 GOOD = {
@@ -119,3 +128,149 @@ def test_an_absolute_name_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
     assert f"name '{target}' is not a folder name" in done.stderr
     assert not target.exists() and not (tmp_path / "sweeps").exists()
+
+
+class Plant:
+    """Unpickled, this creates the file `marker`: what a crafted Tune state could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture()
+def recorded(tmp_path: Path) -> Path:
+    """A sweep dir as rlkit leaves it: sweep.yaml, Tune's files, a sealed state.json."""
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    sweep = load_sweep(path, out_dir=tmp_path / "sweeps")
+    write_new_sweep_dir(sweep)
+    tune = sweep.directory / "tune"
+    (tune / "trial-00000").mkdir(parents=True)
+    (tune / "tuner.pkl").write_bytes(pickle.dumps({"an": "honest state"}))
+    (tune / "experiment_state-2026-12-03_10-00-00.json").write_text("{}")
+    (tune / "trial-00000" / "result.json").write_text("{}\n")
+    record_state(sweep.directory)
+    return sweep.directory
+
+
+def payload(directory: Path) -> bytes:
+    return pickle.dumps(Plant(directory.parent / "pwned"))
+
+
+def replace_tuner(directory: Path) -> None:
+    (directory / "tune" / "tuner.pkl").write_bytes(payload(directory))
+
+
+def add_trial_pickle(directory: Path) -> None:
+    checkpoint = directory / "tune" / "trial-00000" / "checkpoint_000000"
+    checkpoint.mkdir()
+    (checkpoint / "data.pkl").write_bytes(payload(directory))
+
+
+def link_tuner(directory: Path) -> None:
+    outside = directory.parent / "outside.pkl"
+    outside.write_bytes(payload(directory))
+    (directory / "tune" / "tuner.pkl").unlink()
+    (directory / "tune" / "tuner.pkl").symlink_to(outside)
+
+
+def link_tune_dir(directory: Path) -> None:
+    crafted = directory.parent / "crafted-tune"
+    shutil.copytree(directory / "tune", crafted)
+    (crafted / "tuner.pkl").write_bytes(payload(directory))
+    shutil.rmtree(directory / "tune")
+    (directory / "tune").symlink_to(crafted)
+
+
+def forge_record(directory: Path) -> None:
+    """The attacker rewrites the digests to match the crafted file; the seal stays."""
+    import hashlib
+
+    replace_tuner(directory)
+    record = json.loads((directory / STATE_RECORD).read_text())
+    digest = hashlib.sha256((directory / "tune" / "tuner.pkl").read_bytes()).hexdigest()
+    record["files"]["tune/tuner.pkl"] = digest
+    (directory / STATE_RECORD).write_text(json.dumps(record))
+
+
+def seal_with_another_key(directory: Path) -> None:
+    """The attacker seals the crafted state with a key of their own."""
+    replace_tuner(directory)
+    mine = os.environ["RLKIT_SWEEP_KEY_FILE"]
+    os.environ["RLKIT_SWEEP_KEY_FILE"] = str(directory.parent / "their.key")
+    try:
+        record_state(directory)
+    finally:
+        os.environ["RLKIT_SWEEP_KEY_FILE"] = mine
+
+
+def edit_sweep_file(directory: Path) -> None:
+    sweep = directory / "sweep.yaml"
+    sweep.write_text(sweep.read_text().replace("env: rlkit/GridWorld-v0", "env: evil:Env-v0"))
+
+
+def remove_key(directory: Path) -> None:
+    replace_tuner(directory)
+    Path(os.environ["RLKIT_SWEEP_KEY_FILE"]).unlink()
+
+
+def open_key(directory: Path) -> None:
+    Path(os.environ["RLKIT_SWEEP_KEY_FILE"]).chmod(0o644)
+
+
+UNTRUSTED: list[tuple[str, Callable[[Path], None], str]] = [
+    ("no-record", lambda d: (replace_tuner(d), (d / STATE_RECORD).unlink()), "no state.json"),
+    ("replaced-pickle", replace_tuner, "tune/tuner.pkl changed since rlkit recorded it"),
+    ("added-pickle", add_trial_pickle, "checkpoint_000000/data.pkl is not in state.json"),
+    ("symlinked-pickle", link_tuner, "tune/tuner.pkl is a symbolic link"),
+    ("symlinked-tune-dir", link_tune_dir, "tune is a symbolic link"),
+    ("damaged-record", lambda d: (d / STATE_RECORD).write_text("{not json"), "is damaged"),
+    ("forged-record", forge_record, "state.json was not sealed with your sweep key"),
+    ("another-key", seal_with_another_key, "was not sealed with your sweep key"),
+    ("edited-sweep-file", edit_sweep_file, "sweep.yaml changed since rlkit recorded it"),
+    ("no-key", remove_key, "your sweep key"),
+    ("key-open-to-others", open_key, "open to other users (mode 644)"),
+]
+
+
+@pytest.mark.parametrize(("case", "tamper", "expected"), UNTRUSTED, ids=[c[0] for c in UNTRUSTED])
+def test_resume_refuses_state_rlkit_did_not_write(
+    recorded: Path, sweep_key: Path, case: str, tamper: Callable[[Path], None], expected: str
+) -> None:
+    key = sweep_key.read_bytes()
+    try:
+        tamper(recorded)
+        before = tree_digest(recorded)
+        done = run_cli("sweep", "--resume", str(recorded), cwd=recorded.parent, timeout=120)
+    finally:  # the session's key, as it was, for the tests after this one
+        sweep_key.write_bytes(key)
+        sweep_key.chmod(0o600)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rlkit: "), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert expected in lines[0], lines[0]
+    if case != "key-open-to-others":
+        assert "start the sweep again in a new dir, or add --trust-state" in lines[0]
+    assert not (recorded.parent / "pwned").exists(), "the crafted pickle was unpickled"
+    assert tree_digest(recorded) == before, "a refused --resume changed the sweep dir"
+
+
+def test_the_crafted_pickle_is_real_trust_state_unpickles_it(recorded: Path) -> None:
+    """The control: told --trust-state, rlkit hands the dir to Tune, which unpickles
+    tuner.pkl and so runs the planted code (the refusals above are what stops it)."""
+    replace_tuner(recorded)
+    done = run_cli("sweep", "--resume", str(recorded), "--trust-state", cwd=recorded.parent)
+    assert (recorded.parent / "pwned").exists(), done.stderr[-2000:]
+
+
+def test_trust_state_without_resume_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    done = run_cli("sweep", str(path), "--trust-state", "--out-dir", str(tmp_path / "s"))
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "--trust-state goes with --resume" in done.stderr
+    assert not (tmp_path / "s").exists()

@@ -184,7 +184,9 @@ def test_a_trial_that_fails_on_its_retry_too_counts_one_retry(
     assert "failed (retried 1x)" in table and "retried 2x" not in table
 
 
-def test_ctrl_c_then_resume_finishes_without_redoing_finished_trials(tmp_path: Path) -> None:
+def test_ctrl_c_then_resume_finishes_without_redoing_finished_trials(
+    tmp_path: Path, sweep_key: Path
+) -> None:
     run = {
         **GRID_RUN,
         "env": "tests.flaky_env:rlkit-test/FlakyGridWorld-v0",
@@ -221,6 +223,10 @@ def test_ctrl_c_then_resume_finishes_without_redoing_finished_trials(tmp_path: P
     assert process.returncode == 130, stderr[-2000:]
     assert f"rlkit sweep --resume {tmp_path / 'slow'}" in stderr
     assert "not finished" in stdout
+    # the interrupted sweep sealed its Tune state with the user's key (made 0600), so
+    # --resume below trusts it without --trust-state
+    assert (tmp_path / "slow" / "state.json").is_file()
+    assert sweep_key.stat().st_mode & 0o777 == 0o600
     first = run_digest(trials / "trial-00000")
 
     resumed = subprocess.run(

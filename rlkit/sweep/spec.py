@@ -139,19 +139,19 @@ def load_sweep(
     data = load_yaml(path)
     spec: SweepSpec = validate(SweepSpec, data, {key: where for key in data}, "a sweep")
     if name is not None:
-        _check_name(name, "--name")
+        check_name(name, "--name")
     elif spec.name is not None:
-        _check_name(spec.name, f"{where}: name")
+        check_name(spec.name, f"{where}: name")
     updates: dict[str, Any] = {"name": next(n for n in (name, spec.name, Path(path).stem) if n)}
     if wandb is not None:
         updates["wandb"] = wandb
     if max_concurrent is not None:
         updates["max_concurrent"] = max_concurrent
     spec = spec.model_copy(update=updates)
-    return _check(spec, (Path(out_dir) / str(spec.name)).absolute(), where)
+    return check_sweep(spec, (Path(out_dir) / str(spec.name)).absolute(), where)
 
 
-def _check_name(name: str, origin: str) -> None:
+def check_name(name: str, origin: str) -> None:
     """A sweep name is one folder name: the sweep dir must stay inside --out-dir."""
     if (
         name in ("", ".", "..")
@@ -166,7 +166,8 @@ def _check_name(name: str, origin: str) -> None:
         )
 
 
-def _check(spec: SweepSpec, directory: Path, where: str) -> Sweep:
+def check_sweep(spec: SweepSpec, directory: Path, where: str) -> Sweep:
+    """The validated sweep of `spec`, living in `directory`; `where` names it in errors."""
     run = dict(spec.run)
     agent_name = run.pop("agent", None)
     if not isinstance(agent_name, str):
@@ -252,22 +253,3 @@ def write_new_sweep_dir(sweep: Sweep) -> None:
         ) from None
     resolved = {**sweep.spec.model_dump(exclude_none=True), "wandb": sweep.wandb}
     write_text(sweep.directory / SWEEP_FILE, dump_yaml(resolved))
-
-
-def read_sweep_dir(directory: str | Path, wandb: str | None = None) -> Sweep:
-    """The sweep of an existing sweep dir (for --resume)."""
-    path = Path(directory)
-    if not (path / SWEEP_FILE).is_file() or not (path / TUNE_DIR).is_dir():
-        raise UserError(
-            f"--resume {directory}: not a sweep dir (no {SWEEP_FILE} and {TUNE_DIR}/); "
-            "give a folder made by `rlkit sweep`"
-        )
-    where = f"sweep '{path / SWEEP_FILE}'"
-    data = load_yaml(path / SWEEP_FILE)
-    path = path.absolute()
-    spec: SweepSpec = validate(SweepSpec, data, {}, "a sweep")
-    if spec.name is not None:
-        _check_name(spec.name, f"{where}: name")
-    if wandb is not None:
-        spec = spec.model_copy(update={"wandb": wandb})
-    return _check(spec, path, where)
