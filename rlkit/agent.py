@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import gymnasium as gym
 
 from rlkit.config import StrictModel
-from rlkit.errors import UserError, suggest
+from rlkit.errors import UserError, shorten, suggest
 from rlkit.registry import agent_entry_points
 from rlkit.run import Run
 
@@ -100,7 +100,9 @@ def load_agent(name: str) -> Any:
     points = agent_entry_points()
     if name not in points:
         installed = ", ".join(sorted(points)) or "none"
-        raise UserError(f"unknown agent '{name}'{suggest(name, points)}; installed: {installed}")
+        raise UserError(
+            f"unknown agent '{shorten(name)}'{suggest(name, points)}; installed: {installed}"
+        )
     point = points[name]
     try:
         cls = point.load()

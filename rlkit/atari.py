@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from rlkit.config import StrictModel
-from rlkit.errors import UserError
+from rlkit.errors import UserError, shorten
 
 if TYPE_CHECKING:
     from ale_py.vector_env import AtariVectorEnv
@@ -161,10 +161,10 @@ def atari_short_names() -> dict[str, str]:
 
 def _check(env_id: str, seeds: range) -> None:
     if not is_atari(env_id):
-        raise UserError(f"'{env_id}' is not an ALE v5 id; give one like ALE/Breakout-v5")
+        raise UserError(f"'{shorten(env_id)}' is not an ALE v5 id; give one like ALE/Breakout-v5")
     register_ale()
     if env_id not in gym.registry:
-        raise UserError(f"unknown Atari game '{env_id}'; see `rlkit list envs`")
+        raise UserError(f"unknown Atari game '{shorten(env_id)}'; see `rlkit list envs`")
     if seeds.start < 0 or seeds.stop - 1 > _MAX_SEED:
         raise UserError(
             f"Atari seeds {seeds.start}..{seeds.stop - 1} out of range; ALE takes 0..{_MAX_SEED}"

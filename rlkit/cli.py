@@ -7,30 +7,33 @@ with code 2. `rlkit --help` and `rlkit list` import neither torch, ray nor wandb
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from rlkit import __version__
-from rlkit.errors import UserError
+from rlkit.errors import UserError, shorten
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+MESSAGE_LIMIT = 2000  # characters of an error line, whatever it quotes
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with rlkit's one-line errors."""
 
     def error(self, message: str) -> NoReturn:
-        raise UserError(f"{message}; see `{self.prog} --help`")
+        quoted = re.sub(r"'([^']*)'", lambda match: f"'{shorten(match.group(1))}'", message)
+        raise UserError(f"{shorten(quoted, 300)}; see `{self.prog} --help`")
 
 
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{shorten(repr(text))} is not an integer") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
     return value
@@ -40,7 +43,7 @@ def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{shorten(repr(text))} is not an integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must be 0 or a positive integer")
     return value
@@ -139,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--resume", metavar="SWEEP_DIR", help="continue an interrupted sweep in SWEEP_DIR"
     )
+    sweep.add_argument(
+        "--trust-state",
+        action="store_true",
+        help="with --resume: restore SWEEP_DIR's Tune state even where rlkit has no sealed "
+        "record of it (a killed sweep, another user's); it is unpickled, so it runs any code "
+        "in it: only for a dir you trust (docs/sweep.md)",
+    )
 
     evaluate = commands.add_parser(
         "eval",
@@ -232,9 +242,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         ]
         if given:
             raise UserError(f"--resume continues a sweep as it was; {given[0]} cannot be changed")
-        spec = sweep.read_sweep_dir(args.resume, wandb=args.wandb)
+        spec = sweep.read_sweep_dir(args.resume, wandb=args.wandb, trust_state=args.trust_state)
         check_address(args.address)
     else:
+        if args.trust_state:
+            raise UserError("--trust-state goes with --resume SWEEP_DIR; a new sweep has no state")
         spec = sweep.load_sweep(
             args.file,
             out_dir=args.out_dir,
@@ -245,7 +257,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         check_address(args.address)
         sweep.write_new_sweep_dir(spec)
     try:
-        result = sweep.run_sweep(spec, address=args.address, resume=args.resume is not None)
+        result = sweep.run_sweep(
+            spec,
+            address=args.address,
+            resume=args.resume is not None,
+            trust_state=args.trust_state,
+        )
     finally:
         shutdown_ray()
     print(sweep.format_table(spec, result))
@@ -336,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UserError as error:
-        print(f"rlkit: {error}", file=sys.stderr)
+        print(f"rlkit: {shorten(error, MESSAGE_LIMIT)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("rlkit: interrupted", file=sys.stderr)

@@ -9,7 +9,10 @@ A run's configuration is merged in this order, later wins:
    nested fields with dots: `--set epsilon.end=0.05`).
 
 Values from `--set` are parsed as YAML scalars (never evaluated as code) and then
-validated strictly: unknown keys and wrong types are errors that name the key.
+validated strictly: unknown keys and wrong types are errors that name the key. YAML
+anchors and aliases are refused everywhere (files, `--set`, sweep files): nested
+aliases grow a few hundred bytes into gigabytes ("billion laughs"). Errors quote a
+user's value cut to `rlkit.errors.ECHO_LIMIT` characters.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from rlkit.errors import UserError, suggest
+from rlkit.errors import UserError, shorten, suggest
 
 
 class StrictModel(BaseModel):
@@ -30,8 +33,24 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
 
 
+class _AnchorRefused(yaml.composer.ComposerError):
+    """An anchor (&name) or alias (*name): not accepted in rlkit's YAML."""
+
+
+ANCHORS_REFUSED = "YAML anchors and aliases (&name, *name) are not accepted"
+
+
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads `1e-5` (no dot) as a string; this loader reads it as a float too."""
+    """YAML 1.1 reads `1e-5` (no dot) as a string; this loader reads it as a float too.
+
+    It refuses anchors and aliases before it builds anything from them.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _AnchorRefused(None, None, ANCHORS_REFUSED, event.start_mark)
+        return super().compose_node(parent, index)
 
 
 _Loader.add_implicit_resolver(
@@ -56,11 +75,18 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"config file '{path}' cannot be read ({error.strerror})") from None
     try:
         data = _load(text)
+    except _AnchorRefused as error:
+        line = error.problem_mark.line + 1 if error.problem_mark is not None else 1
+        raise UserError(
+            f"config file '{path}' line {line}: {ANCHORS_REFUSED}; write each value out"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or "not valid YAML"
         raise UserError(f"config file '{path}' is malformed{where}: {problem}") from None
+    except RecursionError:
+        raise UserError(f"config file '{path}' is nested too deeply to be a config") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -76,11 +102,17 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise UserError(f"--set {text}: expected key=value, for example --set gamma=0.95")
+        raise UserError(f"--set {shorten(text)}: expected key=value, for example --set gamma=0.95")
     try:
         value = _load(raw) if raw.strip() else ""
+    except _AnchorRefused:
+        raise UserError(
+            f"--set {shorten(text)}: {ANCHORS_REFUSED}; quote a value that starts with & or *"
+        ) from None
     except yaml.YAMLError:
         value = raw
+    except RecursionError:
+        raise UserError(f"--set {shorten(text)}: the value is nested too deeply") from None
     return key, value
 
 
@@ -142,15 +174,16 @@ def describe_error(
     errors = error.errors()
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(first["loc"])
-    key = ".".join(str(part) for part in loc)
-    if first["type"] == "value_error" and not key:  # the model's own check across fields
+    dotted = ".".join(str(part) for part in loc)
+    key = shorten(dotted)
+    if first["type"] == "value_error" and not dotted:  # the model's own check across fields
         sources = set(origins.values())
-        prefix = f"{sources.pop()}: " if len(sources) == 1 else ""
+        prefix = f"{shorten(sources.pop(), 200)}: " if len(sources) == 1 else ""
         return f"{prefix}{owner}: {_reason(first)}"
-    source = origins.get(key) or origins.get(key.split(".")[0], "")
-    prefix = f"{source}: " if source else ""
+    source = origins.get(dotted) or origins.get(dotted.split(".")[0], "")
+    prefix = f"{shorten(source, 200)}: " if source else ""
     if first["type"] == "value_error":
-        return f"{prefix}{key}: {_reason(first)} (got {first.get('input')!r})"
+        return f"{prefix}{key}: {_reason(first)} (got {_echo(first.get('input'))})"
     if first["type"] == "extra_forbidden":
         accepted = _field_names(model, loc[:-1])
         hint = suggest(str(loc[-1]), accepted)
@@ -160,9 +193,14 @@ def describe_error(
     expected = _TYPE_WORDS.get(first["type"])
     got = first.get("input")
     if expected is not None:
-        return f"{prefix}{key} must be {expected} (got {got!r})"
-    message = str(first["msg"]).replace("Input should be", "must be")
-    return f"{prefix}{key} {message[0].lower()}{message[1:]} (got {got!r})"
+        return f"{prefix}{key} must be {expected} (got {_echo(got)})"
+    message = shorten(str(first["msg"]).replace("Input should be", "must be"), 500)
+    return f"{prefix}{key} {message[0].lower()}{message[1:]} (got {_echo(got)})"
+
+
+def _echo(value: Any) -> str:
+    """A user's value as errors quote it: its repr, cut to a readable length."""
+    return shorten(repr(value))
 
 
 def _reason(error: Any) -> str:
@@ -199,10 +237,10 @@ def split_overrides(
         else:
             accepted = sorted(agent_keys) + run_keys
             raise UserError(
-                f"--set {item}: unknown key '{key}'{suggest(top, accepted)}; "
+                f"--set {shorten(item)}: unknown key '{shorten(key)}'{suggest(top, accepted)}; "
                 f"accepted: {', '.join(accepted)}"
             )
-        origins[key] = f"--set {item}"
+        origins[key] = f"--set {shorten(item)}"
     return run_part, agent_part, origins
 
 

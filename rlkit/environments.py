@@ -37,7 +37,7 @@ from pydantic import Field
 
 from rlkit.atari import is_atari, register_ale
 from rlkit.config import StrictModel
-from rlkit.errors import UserError, suggest
+from rlkit.errors import UserError, shorten, suggest
 from rlkit.registry import (
     env_namespace_plugins,
     import_env_module,
@@ -81,8 +81,9 @@ def resolve_env_id(env: str) -> str:
         env_id = import_env_module(env)
         if env_id not in gym.registry:
             raise UserError(
-                f"--env {env}: module imported but '{env_id}' is not registered; the module "
-                "must call gymnasium.register(id=...), or give module:function:Id"
+                f"--env {shorten(env)}: module imported but '{shorten(env_id)}' is not "
+                "registered; the module must call gymnasium.register(id=...), or give "
+                "module:function:Id"
             )
         return env_id
     if env in gym.registry:
@@ -101,7 +102,7 @@ def resolve_env_id(env: str) -> str:
         return by_lower[env.lower()]
     hint = suggest(env, [*gym.registry, *names])
     raise UserError(
-        f"unknown env '{env}'{hint}; give a Gymnasium id or short name "
+        f"unknown env '{shorten(env)}'{hint}; give a Gymnasium id or short name "
         "(see `rlkit list envs`), module:Id or module:function:Id"
     )
 
@@ -308,7 +309,7 @@ def make_env(
         if env_kwargs:
             raise UserError(_env_kwargs_error(env_id, env_kwargs, error)) from None
         if isinstance(error, gym.error.Error):
-            raise UserError(f"cannot make env '{env_id}': {error}") from None
+            raise UserError(f"cannot make env '{env_id}': {shorten(error, 200)}") from None
         raise
     made = _apply_wrappers(made, wrappers)
     _, name, _ = _split(env_id)

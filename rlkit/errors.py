@@ -5,13 +5,23 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+ECHO_LIMIT = 80  # characters of a user's value that an error quotes
+
 
 class UserError(Exception):
     """A mistake in the user's input. The CLI prints `rlkit: <message>` and exits with code 2."""
 
 
+def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
+    """`value` as an error quotes it: on one line, cut to `limit` characters with '...'."""
+    text = str(value).replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def suggest(name: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
+    if len(name) > 2 * ECHO_LIMIT:  # nothing is close, and difflib would take its time
+        return ""
     options = list(choices)
     lowered = {choice.lower(): choice for choice in options}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from rlkit.errors import UserError, suggest
+from rlkit.errors import UserError, shorten, suggest
 
 AGENT_GROUP = "rlkit.agents"
 ENV_GROUP = "rlkit.envs"
@@ -232,13 +232,14 @@ def import_env_module(env: str) -> str:
 
     pieces = env.split(":")
     if len(pieces) not in (2, 3) or not all(piece.strip() for piece in pieces):
-        raise UserError(f"--env {env}: {ENV_FORMS}, each part non-empty")
+        raise UserError(f"--env {shorten(env)}: {ENV_FORMS}, each part non-empty")
     module, env_id = pieces[0], pieces[-1]
     try:
         imported = importlib.import_module(module)
-    except ImportError as error:
+    except (ImportError, ValueError, TypeError) as error:  # ValueError, TypeError: '.x'
         raise UserError(
-            f"--env {env}: cannot import module '{module}' ({error}); {ENV_FORMS}"
+            f"--env {shorten(env)}: cannot import module '{shorten(module)}' "
+            f"({shorten(error)}); {ENV_FORMS}"
         ) from None
     if len(pieces) == 2:
         return env_id
@@ -246,7 +247,7 @@ def import_env_module(env: str) -> str:
     function = getattr(imported, name, None)  # checked in every process, called once
     if function is None or not callable(function):
         what = "no function" if function is None else "a non-callable"
-        raise UserError(f"--env {env}: module '{module}' has {what} '{name}'; {ENV_FORMS}")
+        raise UserError(f"--env {shorten(env)}: module '{module}' has {what} '{name}'; {ENV_FORMS}")
     if env_id in gymnasium.registry:
         return env_id  # registered already in this process: calling again would re-register
     before = set(gymnasium.registry)
@@ -254,7 +255,8 @@ def import_env_module(env: str) -> str:
         function()
     except Exception as error:
         raise UserError(
-            f"--env {env}: {module}.{name}() raised {type(error).__name__}: {error}"
+            f"--env {shorten(env)}: {module}.{name}() raised "
+            f"{type(error).__name__}: {shorten(error)}"
         ) from None
     if env_id not in gymnasium.registry:
         namespace = env_id.rpartition("/")[0]
@@ -263,7 +265,7 @@ def import_env_module(env: str) -> str:
             added = sorted(id_ for id_ in gymnasium.registry if id_.startswith(f"{namespace}/"))
         shown = ", ".join(added[:8]) + (", ..." if len(added) > 8 else "") or "nothing"
         raise UserError(
-            f"--env {env}: {module}.{name}() did not register '{env_id}'"
+            f"--env {shorten(env)}: {module}.{name}() did not register '{env_id}'"
             f"{suggest(env_id, added)}; it registers: {shown}"
         )
     return env_id

@@ -113,7 +113,7 @@ def train(
     if resume is not None:
         return _resume(Path(resume), agent, config, overrides, hparams, given, hooks)
 
-    layers = []
+    layers: list[Layer] = []  # lowest first: the file, flags, hparams, --set
     file_agent = None
     if config is not None:
         file_agent, layer = file_layer(config)
@@ -127,8 +127,11 @@ def train(
     if agent and file_agent and agent != file_agent:
         raise UserError(f"config file '{config}' is for agent '{file_agent}', not '{agent}'")
     agent_cls = load_agent(agent_name)
-    layers += [flags_layer(given), Layer(hparams=dict(hparams or {}))]
-    layers.append(overrides_layer(overrides, agent_cls))
+    layers += [
+        flags_layer(given),
+        Layer(hparams=dict(hparams or {})),
+        overrides_layer(overrides, agent_cls),
+    ]
     resolved = resolve(agent_name, agent_cls, layers, keep_env=True)
     settings, agent_config, env = resolved.settings, resolved.agent_config, resolved.env
     assert env is not None

@@ -51,6 +51,15 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
+@pytest.fixture(autouse=True)
+def sweep_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Sweeps seal their Tune state with the test session's key, never the user's own
+    (~/.config/rlkit/sweep.key); the CLI's subprocesses inherit it."""
+    path = tmp_path_factory.getbasetemp() / "sweep.key"
+    monkeypatch.setenv("RLKIT_SWEEP_KEY_FILE", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     """A finished 20,000-step Q-learning run on FrozenLake (checkpoints every 5,000)."""

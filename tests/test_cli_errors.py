@@ -154,3 +154,36 @@ def test_module_env_that_cannot_be_imported(out_dir: Path) -> None:
         "run", "qlearning", "--env", "no_such_pkg.envs:Maze-v0", "--out-dir", str(out_dir)
     )
     assert_user_error(result, "cannot import module 'no_such_pkg.envs'")
+
+
+NESTED_ALIASES = "{a: &a [x, x, x, x, x, x, x, x, x], " + ", ".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(7)
+) + "}"  # fmt: skip
+
+
+def test_set_with_nested_aliases_is_refused_on_one_short_line(out_dir: Path) -> None:
+    """Before: this few-hundred-byte --set expanded to 9**8 strings, and the error that
+    quoted it was megabytes long."""
+    item = f"env_kwargs={NESTED_ALIASES}"
+    assert len(item) < 400
+    result = run_cli(
+        "run", "qlearning", "--env", "Taxi-v4", "--set", item, "--out-dir", str(out_dir)
+    )
+    assert_user_error(result, "--set env_kwargs={a: &a", "YAML anchors and aliases")
+    assert len(result.stderr) < 300
+
+
+def test_config_file_with_aliases_is_refused(out_dir: Path, tmp_path: Path) -> None:
+    bomb = tmp_path / "laughs.yaml"
+    bomb.write_text(f"agent: qlearning\nenv: Taxi-v4\nenv_kwargs: {NESTED_ALIASES}\n")
+    result = run_cli("run", "--config", str(bomb), "--out-dir", str(out_dir))
+    assert_user_error(result, f"config file '{bomb}' line 3: YAML anchors and aliases")
+
+
+def test_long_set_value_is_quoted_cut_short(out_dir: Path) -> None:
+    result = run_cli(
+        "run", "qlearning", "--env", "Taxi-v4", "--set", "gamma=" + "9" * 5000 + "x",
+        "--out-dir", str(out_dir),
+    )  # fmt: skip
+    assert_user_error(result, "gamma must be a number", "...")
+    assert len(result.stderr) < 300

@@ -170,3 +170,64 @@ def test_partial_nested_settings_merge_into_defaults(tmp_path: Path) -> None:
         "end": 0.2,
         "fraction": 0.3,
     }
+
+
+LAUGHS = (  # "billion laughs": 9 levels of 9 aliases, a few hundred bytes
+    'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    + "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9))
+    + "hparams: {gamma: *l8}\n"
+)
+
+
+def test_yaml_anchors_and_aliases_are_refused_in_files(tmp_path: Path) -> None:
+    assert len(LAUGHS) < 600
+    bomb = tmp_path / "laughs.yaml"
+    bomb.write_text(LAUGHS)
+    with pytest.raises(UserError) as raised:
+        load_yaml(bomb)
+    assert str(raised.value) == (
+        f"config file '{bomb}' line 1: YAML anchors and aliases (&name, *name) are not "
+        "accepted; write each value out"
+    )
+    alias_only = tmp_path / "alias.yaml"
+    alias_only.write_text("env: Taxi-v4\nname: *undefined\n")
+    with pytest.raises(UserError, match="line 2: YAML anchors and aliases"):
+        load_yaml(alias_only)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("hparams: " + "[" * 3000)
+    with pytest.raises(UserError, match="nested too deeply"):
+        load_yaml(deep)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "env_kwargs=&a [1, 2]",
+        "name=*a",
+        "env_kwargs={a: &x [1, 1], b: [*x, *x], c: [*b, *b]}",
+    ],
+)
+def test_yaml_anchors_and_aliases_are_refused_in_overrides(text: str) -> None:
+    with pytest.raises(UserError, match=r"YAML anchors and aliases .* not accepted; quote a value"):
+        parse_override(text)
+    assert parse_override("name='*a'") == ("name", "*a")  # quoted: the value itself
+    assert parse_override("name=a&b*c") == ("name", "a&b*c")  # not at a node's start
+
+
+def test_errors_quote_user_values_cut_to_a_readable_length() -> None:
+    long = "x" * 100_000
+    with pytest.raises(UserError) as raised:
+        validate(QLearningConfig, {"gamma": long}, {"gamma": f"--set gamma={long}"}, "qlearning")
+    message = str(raised.value)
+    assert len(message) < 350 and "\n" not in message, message[:500]
+    assert message.endswith(f"gamma must be a number (got '{'x' * 76}...)")  # repr cut to 80
+    for item in (f"{long}=1", f"gamma{long}", f"{long}.x=1"):
+        with pytest.raises(UserError) as raised:
+            split_overrides([item], QLearningConfig, RunSettings)
+        assert len(str(raised.value)) < 600 and "..." in str(raised.value)  # + accepted keys
+    with pytest.raises(UserError) as raised:
+        validate(QLearningConfig, {long: 1}, {}, "qlearning")
+    assert len(str(raised.value)) < 250 and "unknown key 'xxx" in str(raised.value)
+    with pytest.raises(UserError) as raised:
+        validate(QLearningConfig, {"gamma": 0.9, "epsilon": {"kind": "linear\nx"}}, {}, "q")
+    assert "\n" not in str(raised.value) and "'linear\\nx'" in str(raised.value)

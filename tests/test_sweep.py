@@ -157,7 +157,36 @@ def test_failing_trial_is_retried_and_continues_from_its_checkpoint(
     assert (retried / "run.json").stat().st_mtime <= marker.stat().st_mtime
 
 
-def test_ctrl_c_then_resume_finishes_without_redoing_finished_trials(tmp_path: Path) -> None:
+def test_a_trial_that_fails_on_its_retry_too_counts_one_retry(
+    tmp_path: Path, ray_local: float
+) -> None:
+    """Tune's num_failures counts every failure, the last (not retried) one included."""
+    run = {
+        **GRID_RUN,
+        "env": "tests.flaky_env:rlkit-test/FlakyGridWorld-v0",
+        "steps": 3000,
+        "env_kwargs": {"fail_always": True, "fail_at": 1500},
+    }
+    path = write_sweep(
+        tmp_path / "doomed.yaml",
+        name="doomed",
+        run=run,
+        search={"seed": {"grid": [1]}},
+        scheduler={"kind": "fifo"},
+        max_failures=1,
+    )
+    sweep = load_sweep(path, out_dir=tmp_path)
+    write_new_sweep_dir(sweep)
+    result = run_sweep(sweep)
+    (row,) = result.trials
+    assert row.status == "failed" and row.failures == 2 and row.retries == 1
+    table = format_table(sweep, result)
+    assert "failed (retried 1x)" in table and "retried 2x" not in table
+
+
+def test_ctrl_c_then_resume_finishes_without_redoing_finished_trials(
+    tmp_path: Path, sweep_key: Path
+) -> None:
     run = {
         **GRID_RUN,
         "env": "tests.flaky_env:rlkit-test/FlakyGridWorld-v0",
@@ -194,6 +223,10 @@ def test_ctrl_c_then_resume_finishes_without_redoing_finished_trials(tmp_path: P
     assert process.returncode == 130, stderr[-2000:]
     assert f"rlkit sweep --resume {tmp_path / 'slow'}" in stderr
     assert "not finished" in stdout
+    # the interrupted sweep sealed its Tune state with the user's key (made 0600), so
+    # --resume below trusts it without --trust-state
+    assert (tmp_path / "slow" / "state.json").is_file()
+    assert sweep_key.stat().st_mode & 0o777 == 0o600
     first = run_digest(trials / "trial-00000")
 
     resumed = subprocess.run(

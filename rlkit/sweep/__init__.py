@@ -28,14 +28,17 @@ The sweep dir `<out_dir>/<name>/` holds `sweep.yaml` (the resolved sweep), `tune
 (Tune's experiment state, for `--resume`), `trials/`, and at the end `best.yaml` (the
 best trial's config, for `rlkit run --config`) and `curves.png`.
 
-In order: `spec` (the file, validated as its trials will resolve their runs; the sweep
-dir made or read), `trials` (a trial's run, the Tune trainable), `results` (the table,
-`best.yaml`, `curves.png`), and here `run_sweep`, which hands them to Tune.
+In order: `space` (search keys and kinds), `spec` (the file, validated as its trials will
+resolve their runs; the sweep dir made or read), `trials` (a trial's run, the Tune
+trainable), `results` (the table, `best.yaml`, `curves.png`), `state` (the sealed record
+of Tune's state that `--resume` trusts), and here `run_sweep`, which hands them to Tune.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from rlkit.errors import UserError
@@ -56,9 +59,9 @@ from rlkit.sweep.spec import (
     Sweep,
     SweepSpec,
     load_sweep,
-    read_sweep_dir,
     write_new_sweep_dir,
 )
+from rlkit.sweep.state import check_state, read_sweep_dir, record_state
 from rlkit.sweep.trials import progress_callback, run_trial, trainable, trial_name
 
 __all__ = [
@@ -79,55 +82,37 @@ __all__ = [
 ]
 
 
-def run_sweep(sweep: Sweep, *, address: str | None = None, resume: bool = False) -> SweepResult:
+def run_sweep(
+    sweep: Sweep, *, address: str | None = None, resume: bool = False, trust_state: bool = False
+) -> SweepResult:
     """Run (or with `resume`, continue) a validated sweep; Ray is started if needed.
 
-    The sweep dir must exist already (`write_new_sweep_dir`). Returns the trials, the
-    best one, and whether the sweep was interrupted (Ctrl-C) before all trials ended.
+    The sweep dir must exist already (`write_new_sweep_dir`). `resume` restores Tune's
+    state only as this user's rlkit recorded it (`rlkit.sweep.state`), unless
+    `trust_state`. Returns the trials, the best one, and whether the sweep was
+    interrupted (Ctrl-C) before all trials ended.
     """
     from ray import tune
 
     from rlkit.parallel import init_ray
 
+    if resume and not trust_state:
+        check_state(sweep.directory)  # before anything in it is unpickled
     init_ray(address)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's banners off; rlkit prints its own
     tune_dir = (sweep.directory / TUNE_DIR).resolve()
-    if resume:
-        if not tune.Tuner.can_restore(str(tune_dir)):
-            raise UserError(
-                f"--resume {sweep.directory}: Tune saved no state there yet; start the sweep "
-                "again in a new dir"
-            )
-        tuner = tune.Tuner.restore(
-            str(tune_dir), trainable(sweep), resume_unfinished=True, resume_errored=True
+    if resume and not tune.Tuner.can_restore(str(tune_dir)):
+        raise UserError(
+            f"--resume {sweep.directory}: Tune saved no state there yet; start the sweep "
+            "again in a new dir"
         )
-    else:
-        tuner = tune.Tuner(
-            trainable(sweep),
-            param_space={key: space.to_tune() for key, space in sweep.space.items()},
-            tune_config=tune.TuneConfig(
-                metric=sweep.spec.metric,
-                mode=sweep.spec.mode,
-                num_samples=sweep.spec.num_samples,
-                scheduler=_scheduler(sweep),
-                # the limit goes to the generator: Tune ignores max_concurrent_trials
-                # when given a search algorithm of this kind
-                search_alg=tune.search.BasicVariantGenerator(
-                    random_state=sweep.spec.seed, max_concurrent=sweep.spec.max_concurrent or 0
-                ),
-                trial_name_creator=trial_name,
-                trial_dirname_creator=trial_name,
-            ),
-            run_config=tune.RunConfig(
-                name=TUNE_DIR,
-                storage_path=str(tune_dir.parent),
-                failure_config=tune.FailureConfig(max_failures=sweep.spec.max_failures),
-                checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0),
-                callbacks=[progress_callback()],
-                verbose=0,
-            ),
-        )
-    tuner.fit()
+    try:
+        _tuner(sweep, tune_dir, resume).fit()
+    finally:  # however fit ended (done, Ctrl-C, an error): the state --resume will trust
+        try:
+            record_state(sweep.directory)
+        except (OSError, UserError) as error:
+            print(f"rlkit: {error}; --resume will need --trust-state", file=sys.stderr)
     trials = trial_rows(sweep, tune_dir)
     best = best_trial(trials, sweep.spec.mode)
     interrupted = any(row.status == "not finished" for row in trials)
@@ -135,6 +120,41 @@ def run_sweep(sweep: Sweep, *, address: str | None = None, resume: bool = False)
         write_best(sweep, best)
     plot_trials(sweep, trials)
     return SweepResult(sweep.directory, trials, best, interrupted)
+
+
+def _tuner(sweep: Sweep, tune_dir: Path, resume: bool) -> Any:
+    """A new Tuner for the sweep, or with `resume` the one restored from `tune_dir`."""
+    from ray import tune
+
+    if resume:
+        return tune.Tuner.restore(
+            str(tune_dir), trainable(sweep), resume_unfinished=True, resume_errored=True
+        )
+    return tune.Tuner(
+        trainable(sweep),
+        param_space={key: space.to_tune() for key, space in sweep.space.items()},
+        tune_config=tune.TuneConfig(
+            metric=sweep.spec.metric,
+            mode=sweep.spec.mode,
+            num_samples=sweep.spec.num_samples,
+            scheduler=_scheduler(sweep),
+            # the limit goes to the generator: Tune ignores max_concurrent_trials
+            # when given a search algorithm of this kind
+            search_alg=tune.search.BasicVariantGenerator(
+                random_state=sweep.spec.seed, max_concurrent=sweep.spec.max_concurrent or 0
+            ),
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=TUNE_DIR,
+            storage_path=str(tune_dir.parent),
+            failure_config=tune.FailureConfig(max_failures=sweep.spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0),
+            callbacks=[progress_callback()],
+            verbose=0,
+        ),
+    )
 
 
 def _scheduler(sweep: Sweep) -> Any:

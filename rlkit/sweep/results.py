@@ -24,7 +24,12 @@ class TrialRow:
     metric: float | None
     step: int
     status: str  # finished, stopped early, failed, not finished
-    failures: int
+    failures: int  # times the trial failed (Tune's num_failures)
+
+    @property
+    def retries(self) -> int:
+        """Failures that Tune retried: all but a last one that ended the trial."""
+        return max(0, self.failures - 1) if self.status == "failed" else self.failures
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,7 @@ def format_table(sweep: Sweep, result: SweepResult) -> str:
     header = ["trial", *keys, sweep.spec.metric, "steps", "status"]
     lines = []
     for row in result.trials:
-        status = row.status + (f" (retried {row.failures}x)" if row.failures else "")
+        status = row.status + (f" (retried {row.retries}x)" if row.retries else "")
         metric = "-" if row.metric is None else f"{row.metric:.4g}"
         best = " *" if result.best is not None and row.name == result.best.name else ""
         values = [format_value(row.config.get(key, "")) for key in keys]

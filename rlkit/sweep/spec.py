@@ -10,31 +10,25 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, PositiveInt
+from pydantic import Field, PositiveInt
 
 from rlkit.agent import load_agent
 from rlkit.config import StrictModel, assign, dump_yaml, load_yaml, validate
-from rlkit.errors import UserError, suggest
+from rlkit.errors import UserError, shorten, suggest
 from rlkit.logger import resolve_wandb_mode
 from rlkit.resolve import Layer, resolve
+from rlkit.rundir import write_text
 from rlkit.settings import RunSettings, WandbMode
+from rlkit.sweep.space import SET_BY_SWEEP, Space, search_space
 
 SWEEP_FILE = "sweep.yaml"
 TUNE_DIR = "tune"
 TRIALS_DIR = "trials"
 TIME_ATTR = "step"  # Tune's time attribute: environment steps
-# Run settings that the sweep sets for each trial itself.
-SET_BY_SWEEP = ("name", "out_dir", "wandb", "wandb_group", "progress")
-ACCEPTED_SPACES = (
-    "{choice: [v, ...]}, {grid: [v, ...]}, {uniform: [low, high]}, "
-    "{loguniform: [low, high]} with 0 < low < high, {randint: [low, high]} (high excluded)"
-)
 
 
 class Scheduler(StrictModel):
@@ -77,33 +71,6 @@ class SweepSpec(StrictModel):
         default=None, description="W&B mode of the trials (default: $WANDB_MODE, else offline)"
     )
     seed: int = Field(default=0, ge=0, description="seed of the search's random sampling")
-
-
-@dataclass(frozen=True)
-class Space:
-    """One search space: `kind` and its arguments, as written in the file."""
-
-    kind: str
-    values: list[Any]
-
-    def candidates(self) -> list[Any]:
-        """Values to validate before the sweep: every listed value, or the bounds."""
-        if self.kind == "randint":
-            return [self.values[0], self.values[1] - 1]
-        return list(self.values)
-
-    def to_tune(self) -> Any:
-        from ray import tune
-
-        if self.kind == "choice":
-            return tune.choice(self.values)
-        if self.kind == "grid":
-            return tune.grid_search(self.values)
-        if self.kind == "uniform":
-            return tune.uniform(*self.values)
-        if self.kind == "loguniform":
-            return tune.loguniform(*self.values)
-        return tune.randint(*self.values)
 
 
 @dataclass(frozen=True)
@@ -171,16 +138,36 @@ def load_sweep(
     where = f"sweep '{path}'"
     data = load_yaml(path)
     spec: SweepSpec = validate(SweepSpec, data, {key: where for key in data}, "a sweep")
-    updates: dict[str, Any] = {"name": name or spec.name or Path(path).stem}
+    if name is not None:
+        check_name(name, "--name")
+    elif spec.name is not None:
+        check_name(spec.name, f"{where}: name")
+    updates: dict[str, Any] = {"name": next(n for n in (name, spec.name, Path(path).stem) if n)}
     if wandb is not None:
         updates["wandb"] = wandb
     if max_concurrent is not None:
         updates["max_concurrent"] = max_concurrent
     spec = spec.model_copy(update=updates)
-    return _check(spec, (Path(out_dir) / str(spec.name)).absolute(), where)
+    return check_sweep(spec, (Path(out_dir) / str(spec.name)).absolute(), where)
 
 
-def _check(spec: SweepSpec, directory: Path, where: str) -> Sweep:
+def check_name(name: str, origin: str) -> None:
+    """A sweep name is one folder name: the sweep dir must stay inside --out-dir."""
+    if (
+        name in ("", ".", "..")
+        or "/" in name
+        or "\\" in name
+        or any(ord(character) < 32 for character in name)
+        or len(name.encode()) > 255
+    ):
+        raise UserError(
+            f"{origin} '{shorten(name)}' is not a folder name inside --out-dir; accepted: "
+            "1 to 255 bytes, no '/', '\\' or control characters, not '.' or '..'"
+        )
+
+
+def check_sweep(spec: SweepSpec, directory: Path, where: str) -> Sweep:
+    """The validated sweep of `spec`, living in `directory`; `where` names it in errors."""
     run = dict(spec.run)
     agent_name = run.pop("agent", None)
     if not isinstance(agent_name, str):
@@ -201,8 +188,7 @@ def _check(spec: SweepSpec, directory: Path, where: str) -> Sweep:
 
     space: dict[str, Space] = {}
     for key, raw in spec.search.items():
-        _check_key(key, agent_cls, agent_name, where)
-        space[key] = _parse_space(key, raw, where)
+        space[key] = search_space(key, raw, agent_cls, agent_name, where)
     if not space:
         raise UserError(f"{where}: search is empty; give at least one key: {{choice: [...]}}")
     sweep = Sweep(
@@ -235,7 +221,7 @@ def _check(spec: SweepSpec, directory: Path, where: str) -> Sweep:
     if spec.metric not in accepted:
         extra = "" if settings.eval_every else " (eval/return with run.eval_every set)"
         raise UserError(
-            f"{where}: metric '{spec.metric}' is not reported by every {agent_name} run"
+            f"{where}: metric '{shorten(spec.metric)}' is not reported by every {agent_name} run"
             f"{suggest(spec.metric, accepted)}; accepted: {', '.join(accepted)}{extra}"
         )
     grace = spec.scheduler.grace_period
@@ -247,113 +233,23 @@ def _check(spec: SweepSpec, directory: Path, where: str) -> Sweep:
     return dataclasses.replace(sweep, steps=max(steps))
 
 
-def _check_key(key: str, agent_cls: Any, agent_name: str, where: str) -> None:
-    """A search key names a run setting or `hparams.<hyperparameter>`, nested with dots."""
-    parts = key.split(".")
-    run_names = [name for name in RunSettings.model_fields if name not in (*SET_BY_SWEEP, "agent")]
-    model: type[BaseModel]
-    if parts[0] == "hparams" and len(parts) > 1:
-        model, path, prefix = agent_cls.Config, parts[1:], "hparams."
-    elif parts[0] in run_names:
-        model, path, prefix = RunSettings, parts, ""
-    else:
-        names = [*run_names, *(f"hparams.{name}" for name in agent_cls.Config.model_fields)]
-        raise UserError(
-            f"{where}: search key '{key}' is neither a run setting nor a {agent_name} "
-            f"hyperparameter{suggest(key, names)}; accepted: {', '.join(names)}"
-        )
-    for depth, part in enumerate(path):
-        fields = model.model_fields
-        if part not in fields:
-            names = [f"{prefix}{name}" for name in fields]
-            raise UserError(
-                f"{where}: search key '{key}' is unknown{suggest(prefix + part, names)}; "
-                f"accepted: {', '.join(names)}"
-            )
-        annotation = fields[part].annotation
-        nested = _nested_model(annotation)
-        if depth == len(path) - 1 or (nested is None and _is_mapping(annotation)):
-            return
-        if nested is None:
-            raise UserError(
-                f"{where}: search key '{key}': {prefix}{part} is a single value; "
-                f"accepted: {prefix}{part} itself"
-            )
-        model, prefix = nested, f"{prefix}{part}."
-
-
-def _nested_model(annotation: Any) -> type[BaseModel] | None:
-    candidates = [annotation, *typing.get_args(annotation)]
-    for candidate in candidates:
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
-def _is_mapping(annotation: Any) -> bool:
-    origin = typing.get_origin(annotation)
-    return annotation is dict or origin is dict or annotation is Any
-
-
-def _parse_space(key: str, raw: Any, where: str) -> Space:
-    def malformed(problem: str) -> UserError:
-        return UserError(
-            f"{where}: search {key}: {raw!r} is malformed ({problem}); accepted: {ACCEPTED_SPACES}"
-        )
-
-    if not isinstance(raw, dict) or len(raw) != 1:
-        raise malformed("give one kind with its values")
-    ((kind, values),) = raw.items()
-    if kind not in ("choice", "grid", "uniform", "loguniform", "randint"):
-        raise malformed(f"unknown kind '{kind}'{suggest(str(kind), ['choice', 'grid'])}")
-    if not isinstance(values, list) or not values:
-        raise malformed(f"{kind} needs a non-empty list")
-    if kind in ("choice", "grid"):
-        return Space(kind, values)
-    if len(values) != 2:
-        raise malformed(f"{kind} needs [low, high], got {len(values)} values")
-    low, high = values
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-    if not numbers or not all(math.isfinite(v) for v in values):
-        raise malformed(f"{kind} bounds must be numbers")
-    if kind == "randint" and not all(isinstance(v, int) for v in values):
-        raise malformed("randint bounds must be integers")
-    if not low < high:
-        raise malformed(f"{kind} needs low < high")
-    if kind == "loguniform" and low <= 0:
-        raise malformed("loguniform needs 0 < low")
-    return Space(kind, [low, high])
-
-
 def write_new_sweep_dir(sweep: Sweep) -> None:
     """Create the sweep dir with `sweep.yaml`; an existing one is an error (use --resume)."""
+    exists = UserError(
+        f"sweep dir '{sweep.directory}' already exists; continue it with "
+        f"`rlkit sweep --resume {sweep.directory}` or choose another --name"
+    )
     if sweep.directory.exists():
-        raise UserError(
-            f"sweep dir '{sweep.directory}' already exists; continue it with "
-            f"`rlkit sweep --resume {sweep.directory}` or choose another --name"
-        )
+        raise exists
     try:
-        sweep.trials_dir.mkdir(parents=True)
+        sweep.directory.parent.mkdir(parents=True, exist_ok=True)
+        sweep.directory.mkdir()  # not exist_ok: a dir made meanwhile is someone else's
+        sweep.trials_dir.mkdir()
+    except FileExistsError:
+        raise exists from None
     except OSError as error:
         raise UserError(
             f"--out-dir: cannot create '{sweep.directory}' ({error.strerror})"
         ) from None
     resolved = {**sweep.spec.model_dump(exclude_none=True), "wandb": sweep.wandb}
-    (sweep.directory / SWEEP_FILE).write_text(dump_yaml(resolved))
-
-
-def read_sweep_dir(directory: str | Path, wandb: str | None = None) -> Sweep:
-    """The sweep of an existing sweep dir (for --resume)."""
-    path = Path(directory)
-    if not (path / SWEEP_FILE).is_file() or not (path / TUNE_DIR).is_dir():
-        raise UserError(
-            f"--resume {directory}: not a sweep dir (no {SWEEP_FILE} and {TUNE_DIR}/); "
-            "give a folder made by `rlkit sweep`"
-        )
-    where = f"sweep '{path / SWEEP_FILE}'"
-    data = load_yaml(path / SWEEP_FILE)
-    path = path.absolute()
-    spec: SweepSpec = validate(SweepSpec, data, {}, "a sweep")
-    if wandb is not None:
-        spec = spec.model_copy(update={"wandb": wandb})
-    return _check(spec, path, where)
+    write_text(sweep.directory / SWEEP_FILE, dump_yaml(resolved))
