@@ -133,6 +133,15 @@ def _pad_time(tensor: torch.Tensor, length: int, fill: float | bool) -> torch.Te
     return torch.cat([tensor, padding.to(tensor.device)], dim=0)
 
 
+def _pad_repeating(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    """Pad along time with copies of the last step: padded observations stay valid values of
+    their space (a Discrete part with `start` 1 has no 0), whatever the networks make of them."""
+    missing = length - tensor.shape[0]
+    if missing == 0:
+        return tensor
+    return torch.cat([tensor, tensor[-1:].expand(missing, *tensor.shape[1:])], dim=0)
+
+
 @dataclass
 class Rollout:
     """One worker's segment of experience, shaped [T, N, ...] (see the module docstring)."""
@@ -210,7 +219,8 @@ class Rollout:
         Returns the batch and a mask [T_max, N], True on real steps. A padded segment's
         last real step, if it did not end its episode, is marked truncated (both
         bootstrap from `bootstrap_values[t]`, so returns and GAE are unchanged). Padded
-        steps have zero observations, actions, rewards, values and bootstrap values and
+        steps repeat the last real observation and have zero actions, rewards, values and
+        bootstrap values and
         are terminated, so their returns and advantages are 0; the first padded step is
         marked as an episode start. Use the mask to leave them out of losses.
         """
@@ -230,9 +240,12 @@ class Rollout:
             starts = _pad_time(rollout.episode_starts, longest, False)
             starts[length] = True
             tensors: dict[str, Any] = {
-                name: map_leaves(lambda leaf: _pad_time(leaf, longest, 0), getattr(rollout, name))
-                for name in ("observations", "actions", "log_probs", "values", "rewards")
+                name: _pad_time(getattr(rollout, name), longest, 0)
+                for name in ("actions", "log_probs", "values", "rewards")
             }
+            tensors["observations"] = map_leaves(
+                lambda leaf: _pad_repeating(leaf, longest), rollout.observations
+            )
             padded.append(
                 replace(
                     rollout,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,52 @@ def test_same_seed_same_learning(agent_name: str, tmp_path: Path) -> None:
         for name in ("x", "y")
     ]
     assert learning_rows(runs[0].run_dir) == learning_rows(runs[1].run_dir)
+
+
+# Every neural agent on every kind of observation and action space (tests/spaces_envs.py
+# and the real MiniGrid and MinAtar packages): a short run, saved, loaded and acting.
+SPACE_CASES = {
+    "dict": ("tests.spaces_envs:rlkit-tests/DictCue-v0", {"cue": "image"}),
+    "tuple": ("tests.spaces_envs:rlkit-tests/DictCue-v0", {"structure": "tuple"}),
+    "multidiscrete": (
+        "tests.spaces_envs:rlkit-tests/DictCue-v0",
+        {"cue": "binary", "actions": "multidiscrete"},
+    ),
+    "multibinary": ("tests.spaces_envs:rlkit-tests/DictCue-v0", {"actions": "multibinary"}),
+    "discrete-observations": ("rlkit/TMaze-v0", {"length": 3, "observations": "discrete"}),
+    "minigrid": ("minigrid:MiniGrid-Empty-5x5-v0", {}),
+    "minatar": ("MinAtar/Breakout-v1", {}),
+}
+NEURAL_AGENTS = ("dqn", "trpo", "rpg", "a3c", "nes")
+MULTI_ACTIONS = ("multidiscrete", "multibinary")
+
+
+@pytest.mark.parametrize("case", sorted(SPACE_CASES))
+@pytest.mark.parametrize("agent", NEURAL_AGENTS)
+def test_every_space_runs_saves_and_acts(agent: str, case: str, tmp_path: Path) -> None:
+    env, env_kwargs = SPACE_CASES[case]
+    overrides = ["learning_starts=50"] if agent == "dqn" else []
+    if agent == "nes":
+        overrides = ["population=4", "noise_table_size=200000"]
+    run = functools.partial(
+        rlkit.train,
+        agent,
+        env=env,
+        steps=200,
+        seed=1,
+        out_dir=str(tmp_path),
+        wandb="disabled",
+        progress=False,
+        pool="inprocess",
+        threads=1,
+        env_kwargs=env_kwargs,
+        overrides=overrides,
+    )
+    if agent == "dqn" and case in MULTI_ACTIONS:
+        with pytest.raises(UserError, match="dqn needs a Discrete action space"):
+            run()
+        return
+    result = run()
+    assert result.step >= 200
+    stats = rlkit.evaluate(result.run_dir, episodes=2)
+    assert stats.episodes == 2 and np.isfinite(stats.mean)
