@@ -151,3 +151,34 @@ def test_every_space_runs_saves_and_acts(agent: str, case: str, tmp_path: Path) 
     assert result.step >= 200
     stats = rlkit.evaluate(result.run_dir, episodes=2)
     assert stats.episodes == 2 and np.isfinite(stats.mean)
+
+
+@pytest.mark.parametrize(
+    ("agent", "overrides"),
+    [
+        ("a3c", ["lstm_size=16"]),
+        ("nes", ["lstm_size=8", "population=4", "noise_table_size=200000"]),
+        ("rpg", ["shared_torso=true"]),
+    ],
+)
+def test_recurrent_policies_take_the_same_encoders(
+    agent: str, overrides: list[str], tmp_path: Path
+) -> None:
+    """The encoders sit in front of the LSTM: a Dict observation with an image, a Discrete
+    part, a nested Dict and a dropped text part, through every recurrent agent."""
+    result = rlkit.train(
+        agent,
+        env="tests.spaces_envs:rlkit-tests/DictCue-v0",
+        steps=200,
+        seed=2,
+        out_dir=str(tmp_path),
+        wandb="disabled",
+        progress=False,
+        pool="inprocess",
+        threads=1,
+        overrides=overrides,
+    )
+    loaded = rlkit.load(result.run_dir)
+    policy = loaded.agent.policy
+    assert policy.lstm is not None and policy.encoder.output_dim > 0
+    assert rlkit.evaluate(result.run_dir, episodes=2).episodes == 2
