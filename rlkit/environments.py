@@ -26,6 +26,7 @@ them; rlkit's own success reporting wraps them.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -74,6 +75,20 @@ def short_names() -> dict[str, str]:
     return {name: env_id for name, (_, env_id) in sorted(newest.items())}
 
 
+# Installed packages whose ids exist once the package is imported, and that declare no
+# plugin entry point: their ids work by name alone (`--env MiniGrid-Empty-5x5-v0`), as
+# `module:Id` (`--env minigrid:MiniGrid-Empty-5x5-v0`) does for any package.
+_REGISTERING_PACKAGES = {"MiniGrid-": "minigrid", "BabyAI-": "minigrid"}
+
+
+def _registering_package(env: str) -> str | None:
+    """The installed package that registers `env` on import, if it is a known one."""
+    for prefix, package in _REGISTERING_PACKAGES.items():
+        if env.startswith(prefix) and importlib.util.find_spec(package) is not None:
+            return package
+    return None
+
+
 def resolve_env_id(env: str) -> str:
     """The Gymnasium id for a full id, a short name or `module:Id`; UserError otherwise."""
     register_env_plugins()
@@ -94,6 +109,11 @@ def resolve_env_id(env: str) -> str:
     plugin = env_namespace_plugins().get(namespace or env)
     if plugin is not None:
         load_env_namespace(plugin)
+        if env in gym.registry:
+            return env
+    package = _registering_package(env)
+    if package is not None:
+        importlib.import_module(package)  # it registers its ids on import
         if env in gym.registry:
             return env
     names = short_names()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from rlkit.environments import make_env, resolve_env_id, rng_state, set_rng_state, short_names
 from rlkit.errors import UserError
+from tests.conftest import run_cli
 
 
 def test_short_names_resolve_to_newest_version() -> None:
@@ -71,3 +74,14 @@ def test_plugin_gridworld_is_in_gymnasiums_registry() -> None:
     observation, _ = env.reset()
     assert observation == 0 and env.observation_space.n == 56
     assert np.issubdtype(type(observation), np.integer)
+
+
+def test_minigrid_ids_work_by_name_alone(tmp_path: Path) -> None:
+    """MiniGrid registers its ids when imported and declares no plugin entry point: rlkit
+    imports it for its own ids, in a fresh process, as `minigrid:Id` would."""
+    result = run_cli(
+        "run", "dqn", "--env", "MiniGrid-Empty-5x5-v0", "--steps", "60", "--wandb", "disabled",
+        "--no-progress", "--out-dir", str(tmp_path), "--name", "grid", "--set", "threads=1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "env: MiniGrid-Empty-5x5-v0" in (tmp_path / "grid" / "config.yaml").read_text()
