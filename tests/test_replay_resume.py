@@ -7,6 +7,7 @@ batch 8 every 8 steps, one torch thread (so that two runs with one seed are iden
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,11 +20,13 @@ import numpy as np
 import pytest
 
 from rlkit import checkpoint
+from rlkit.errors import UserError
 from rlkit.logger import read_metrics
 from rlkit.replay import ReplayBuffer, checkpoint_margin, make_replay_buffer
 from rlkit.replay_storage import REPLAY_DIR, ReplayFiles
 from rlkit.training import train
 from tests.conftest import cli_env
+from tests.test_old_runs import OLD_RUNS
 from tests.test_runs import learning_rows
 
 BUFFER = 500
@@ -226,3 +229,38 @@ def test_without_persist_replay_a_run_has_no_files_and_a_resume_refills(tmp_path
     assert not (memory / REPLAY_DIR).exists()
     assert not [row for row in rows_between(memory, 2_000, 3_000) if "train/loss" in row]
     assert [row for row in rows_between(files, 2_000, 3_000) if "train/loss" in row]
+
+
+def test_a_full_disk_stops_a_run_before_its_first_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rlkit.replay_storage.free_bytes", lambda directory: 2**30)
+    with pytest.raises(UserError) as refused:
+        train("dqn", env="Breakout", steps=1_000, out_dir=str(tmp_path), name="full",
+              wandb="disabled", progress=False)  # fmt: skip
+    replay = tmp_path / "full" / REPLAY_DIR
+    assert str(refused.value) == (
+        f"replay files need 7.0 GiB in {replay}, but 1.0 GiB is free there; "
+        "free disk space, lower buffer_size or set persist_replay=false"
+    )
+    assert not any(tmp_path.iterdir()), "the refused run left a run directory behind"
+
+
+def test_an_older_run_dir_resumes_by_refilling_unless_the_disk_is_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run dir from before persisted replays: its checkpoint has no replay; the resume
+    refills one in new files, or, on a full disk, says how to go on without them."""
+    run_dir = tmp_path / "dqn"
+    shutil.copytree(OLD_RUNS / "dqn", run_dir)
+    with monkeypatch.context() as patch:
+        patch.setattr("rlkit.replay_storage.free_bytes", lambda directory: 2**20)
+        with pytest.raises(UserError) as refused:
+            train(None, resume=run_dir, steps=1_600, progress=False)
+    assert str(refused.value) == (
+        f"replay files need 5.8 MiB in {run_dir / REPLAY_DIR}, but 1.0 MiB is free there; "
+        f"free disk space, or set persist_replay: false in {run_dir / 'config.yaml'}"
+    )
+    stderr = resume(run_dir, 1_600, capsys)
+    assert f"replay: the checkpoint has none (an older run dir); refilling {run_dir}" in stderr
+    assert (run_dir / REPLAY_DIR / "layout.json").is_file()
