@@ -51,6 +51,7 @@ from rlkit.replay import (
     replay_slot_bytes,
 )
 from rlkit.replay_storage import REPLAY_DIR, ReplayFiles
+from rlkit.rundir import CONFIG_FILE
 from rlkit.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -309,7 +310,7 @@ class DQN:
         if cfg.persist_replay:
             resuming = self.step > 0
             remedy = (
-                f"or set persist_replay: false in {run.run_dir / 'config.yaml'}"
+                f"or set persist_replay: false in {run.run_dir / CONFIG_FILE}"
                 if resuming
                 else "lower buffer_size or set persist_replay=false"
             )
@@ -337,7 +338,10 @@ class DQN:
             return False
         where = buffer.files.directory
         if state is None:
-            run.note(f"replay: the checkpoint has none (an older run dir); refilling {where}")
+            run.note(
+                f"replay: none in the checkpoint (an older run dir, or persist_replay was "
+                f"off); refilling {where}"
+            )
             return False
         if not buffer.matches(state):
             run.note(f"replay: the files in {where} do not match the checkpoint; refilling")
