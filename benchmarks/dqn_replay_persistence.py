@@ -3,7 +3,7 @@ Breakout steps/s with and without `persist_replay`.
 
     .venv/bin/python benchmarks/dqn_replay_persistence.py [--transitions 1000000]
         [--rounds 3] [--steps 3000] [--warmup 1000] [--buffer-size 1000000] [--copy]
-        [--skip-disk] [--skip-speed] [--dir DIR]
+        [--skip-disk] [--skip-ops] [--skip-speed] [--dir DIR]
 
 Disk part: a replay of `--transitions` Atari slots (84x84 frames, one env, the margin of
 the default `checkpoint_every` of 50,000) in memory-mapped files under `--dir`, filled
@@ -16,6 +16,11 @@ replay: right after the fill (the most dirty pages) and after one more checkpoin
 interval of 50,000 transitions (the steady state), median of 3 each. `--copy` also
 times what a checkpoint that copies the replay costs (the arrays written to one file
 and fsynced, as a replay saved with each checkpoint is).
+
+Replay part: the buffer's own cost per agent step, persisted against in memory: an
+`add` (a new transition, on fresh pages) and a `sample(32)` (one update's batch), on
+two `--transitions` replays, alternating for `--rounds` rounds; apart from the network
+and the emulator, which both variants share, this is all that differs between them.
 
 Speed part: `rlkit.train` on Breakout (Nature CNN, batch 32 every 4 steps, epsilon held
 at 0.1 as in benchmarks/dqn_atari_speed.py, one env), with `persist_replay` true and
@@ -177,6 +182,64 @@ def disk_part(transitions: int, root: Path, copy: bool) -> None:
         del buffer, files
 
 
+def replay_ops_part(transitions: int, rounds: int, root: Path) -> None:
+    """The buffer's own cost per agent step, persisted or in memory, without the network:
+    `add` (one transition, first pass over fresh pages, as each ring pass is for files the
+    kernel has written back) and `sample(32)` (one update's batch), alternating."""
+    adds, samples = 20_000, 2_000
+    results: dict[bool, dict[str, list[float]]] = {True: {}, False: {}}
+    for round_index in range(rounds):
+        order = (True, False) if round_index % 2 == 0 else (False, True)
+        for persist in order:
+            with tempfile.TemporaryDirectory(dir=root) as temporary:
+                files = ReplayFiles(Path(temporary), remedy="-") if persist else None
+                margin = checkpoint_margin(CHECKPOINT_EVERY, 1, transitions) if persist else 0
+                buffer = ReplayBuffer(
+                    capacity=transitions,
+                    num_envs=1,
+                    observation_shape=(4, 84, 84),
+                    dtype=np.uint8,
+                    stacked=True,
+                    margin=margin,
+                    files=files,
+                )
+                filler = Filler(buffer)
+                started = time.perf_counter()
+                filler.add(adds)
+                add = (time.perf_counter() - started) / adds * 1e6
+                started = time.perf_counter()
+                for _ in range(samples):
+                    buffer.sample(32)
+                sample = (time.perf_counter() - started) / samples * 1e6
+                started = time.perf_counter()
+                buffer.state_dict()
+                flush = time.perf_counter() - started
+                del buffer, files
+            measured = results[persist]
+            for name, value in (("add", add), ("sample", sample), ("flush", flush)):
+                measured.setdefault(name, []).append(value)
+            label = "persisted" if persist else "in memory"
+            print(
+                f"round {round_index + 1}: {label}: add {add:.1f} us, sample(32) {sample:.1f} us,"
+                f" state_dict after {adds:,} adds {flush * 1000:.1f} ms",
+                flush=True,
+            )
+    print(f"replay of {transitions:,}, {adds:,} adds and {samples:,} samples, {rounds} rounds")
+    print("| replay | add (us, median) | sample(32) (us, median) | per agent step (us) |")
+    print("| --- | --- | --- | --- |")
+    per_step = {}
+    for persist, label in ((False, "in memory"), (True, "persisted")):
+        add = statistics.median(results[persist]["add"])
+        sample = statistics.median(results[persist]["sample"])
+        per_step[persist] = add + sample / 4  # an update of batch 32 every 4 steps
+        print(f"| {label} | {add:.1f} | {sample:.1f} | {per_step[persist]:.1f} |")
+    extra = per_step[True] - per_step[False]
+    print(
+        f"persisted costs {extra:+.1f} us per agent step: {extra / 10_000:+.2%} of a 10 ms "
+        "agent step (100 steps/s with learning on 2 CPU cores)"
+    )
+
+
 def rlkit_speed(steps: int, warmup: int, buffer_size: int, persist: bool, root: Path) -> float:
     import rlkit
 
@@ -239,6 +302,7 @@ def main() -> None:
     parser.add_argument("--buffer-size", type=int, default=1_000_000)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-disk", action="store_true")
+    parser.add_argument("--skip-ops", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--dir", default=".", help="where the temporary run dirs go")
     args = parser.parse_args()
@@ -253,6 +317,8 @@ def main() -> None:
     )
     if not args.skip_disk:
         disk_part(args.transitions, root, args.copy)
+    if not args.skip_ops:
+        replay_ops_part(args.transitions, args.rounds, root)
     if not args.skip_speed:
         speed_part(args, root)
     print(f"load average {load_average()} at the end")

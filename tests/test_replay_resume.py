@@ -163,7 +163,9 @@ def test_kill_9_resumes_with_the_replay_as_of_the_checkpoint(
     assert [row["step"] for row in first] == [1300]
     resumed = checkpoint_state(checkpoint.list_checkpoints(run_dir / "checkpoints")[-1])
     assert resumed["step"] == 1500
-    assert resumed["updates"] - state["updates"] == 1500 // 8 - CHECKPOINT_EVERY // 8
+    assert resumed["updates"] - state["updates"] == (
+        1500 // TRAIN_FREQUENCY - CHECKPOINT_EVERY // TRAIN_FREQUENCY
+    )
     # the replay it ended with still holds the newer transitions of the checkpoint's
     after = open_replay(run_dir, resumed)
     still_held = np.intersect1d(window_serials(after), kept)
@@ -191,9 +193,12 @@ def test_sigterm_stop_resumes_with_the_replay(
     stderr = resume(run_dir, target, capsys)
     assert f"replay: {min(written, BUFFER)} slots as of step {stopped_at}" in stderr
     rows = [row for row in rows_between(run_dir, stopped_at, target) if "train/loss" in row]
-    assert rows and rows[0]["step"] == (stopped_at // 100 + 1) * 100
+    first_update = (stopped_at // TRAIN_FREQUENCY + 1) * TRAIN_FREQUENCY  # no refill
+    assert rows and rows[0]["step"] == -(-first_update // 100) * 100
     resumed = checkpoint_state(checkpoint.list_checkpoints(run_dir / "checkpoints")[-1])
-    assert resumed["updates"] - state["updates"] == target // 8 - stopped_at // 8
+    assert resumed["updates"] - state["updates"] == (
+        target // TRAIN_FREQUENCY - stopped_at // TRAIN_FREQUENCY
+    )
 
 
 def cartpole(out: Path, name: str, persist: bool, **settings: Any) -> Path:
