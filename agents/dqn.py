@@ -51,7 +51,6 @@ from rlkit.replay import (
     replay_slot_bytes,
 )
 from rlkit.replay_storage import REPLAY_DIR, ReplayFiles
-from rlkit.rundir import CONFIG_FILE
 from rlkit.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -310,7 +309,7 @@ class DQN:
         if cfg.persist_replay:
             resuming = self.step > 0
             remedy = (
-                f"or set persist_replay: false in {run.run_dir / CONFIG_FILE}"
+                f"or set persist_replay: false in {run.config_file}"
                 if resuming
                 else "lower buffer_size or set persist_replay=false"
             )
