@@ -343,7 +343,7 @@ class DQN:
             )
             return False
         if not buffer.matches(state):
-            run.note(f"replay: the files in {where} do not match the checkpoint; refilling")
+            run.note(f"replay: no files in {where} that match the checkpoint; refilling")
             return False
         lost = buffer.load_state_dict(state)
         dropped = f"; {lost:,} of its slots, overwritten since, dropped" if lost else ""

@@ -236,6 +236,20 @@ def test_without_persist_replay_a_run_has_no_files_and_a_resume_refills(tmp_path
     assert [row for row in rows_between(files, 2_000, 3_000) if "train/loss" in row]
 
 
+def test_a_run_dir_without_its_replay_files_resumes_by_refilling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Deleting <run>/replay/ is safe: the next resume refills (and persists again)."""
+    run_dir = cartpole(tmp_path, "deleted", persist=True)
+    shutil.rmtree(run_dir / REPLAY_DIR)
+    stderr = resume(run_dir, 3_000, capsys)
+    assert f"replay: no files in {run_dir / REPLAY_DIR} that match the checkpoint; refilling" in (
+        stderr
+    )
+    assert not [row for row in rows_between(run_dir, 2_000, 3_000) if "train/loss" in row]
+    assert (run_dir / REPLAY_DIR / "layout.json").is_file()
+
+
 def test_a_full_disk_stops_a_run_before_its_first_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
