@@ -7,6 +7,7 @@ batch 8 every 8 steps, one torch thread (so that two runs with one seed are iden
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -220,20 +221,25 @@ def cartpole(out: Path, name: str, persist: bool, **settings: Any) -> Path:
     return result.run_dir
 
 
-def test_without_persist_replay_a_run_has_no_files_and_a_resume_refills(tmp_path: Path) -> None:
+def test_without_persist_replay_a_run_has_no_files_and_a_resume_refills(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """persist_replay=false is the old behaviour: the same learning, no files, and a resume
-    refills the replay for learning_starts (1,000) steps before updating again."""
-    memory = cartpole(tmp_path, "memory", persist=False)
-    files = cartpole(tmp_path, "files", persist=True)
+    refills the replay for learning_starts (1,000) steps before updating again. Three
+    envs, each with its own ring."""
+    memory = cartpole(tmp_path, "memory", persist=False, num_envs=3)
+    files = cartpole(tmp_path, "files", persist=True, num_envs=3)
     assert learning_rows(memory) == learning_rows(files)
     assert not (memory / REPLAY_DIR).exists() and (files / REPLAY_DIR / "layout.json").is_file()
     saved = checkpoint.load(checkpoint.list_checkpoints(memory / "checkpoints")[-1])
     assert "replay" not in saved["agent"]
-    for run_dir in (memory, files):
-        train(None, resume=run_dir, steps=3_000, progress=False)
+    stopped_at = saved["step"]  # 2,000 or a little more: 3 envs step together
+    train(None, resume=memory, steps=3_000, progress=False)
+    stderr = resume(files, 3_000, capsys)
+    assert re.search(rf"replay: [0-9,]+ slots as of step {stopped_at} from ", stderr)
     assert not (memory / REPLAY_DIR).exists()
-    assert not [row for row in rows_between(memory, 2_000, 3_000) if "train/loss" in row]
-    assert [row for row in rows_between(files, 2_000, 3_000) if "train/loss" in row]
+    assert not [row for row in rows_between(memory, stopped_at, 3_000) if "train/loss" in row]
+    assert [row for row in rows_between(files, stopped_at, 3_000) if "train/loss" in row]
 
 
 def test_a_run_dir_without_its_replay_files_resumes_by_refilling(
