@@ -103,8 +103,7 @@ class ReplayFiles:
     @property
     def disk_bytes(self) -> int:
         """Bytes the files take on disk (allocated blocks, not the apparent size)."""
-        paths = [path for path in self.directory.glob("*.npy")]
-        return sum(path.stat().st_blocks * 512 for path in paths)
+        return sum(path.stat().st_blocks * 512 for path in self.directory.glob("*.npy"))
 
     def _matches(self, specs: list[ArraySpec]) -> bool:
         layout = self.directory / LAYOUT_FILE
