@@ -46,9 +46,11 @@ from rlkit.replay import (
     ReplayBatch,
     ReplayBuffer,
     check_memory,
+    checkpoint_margin,
     make_replay_buffer,
     replay_slot_bytes,
 )
+from rlkit.replay_storage import REPLAY_DIR, ReplayFiles
 from rlkit.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -105,6 +107,13 @@ class DQNConfig(StrictModel):
         default=[256, 256], description="hidden layers of the MLP torso (flat observations)"
     )
     device: str = Field(default="auto", description="torch device: auto, cpu, cuda, cuda:1")
+    persist_replay: bool = Field(
+        default=True,
+        description="keep the replay in memory-mapped files in <run>/replay/, so that a "
+        "resume (after Ctrl-C or kill -9) goes on with it; disk: buffer_size plus one "
+        "checkpoint interval of transitions (Atari: 7.1 KB each). false: in memory only, "
+        "and a resume refills it for learning_starts steps",
+    )
     encoder: EncoderSettings = Field(
         default_factory=EncoderSettings,
         description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
@@ -197,6 +206,7 @@ class DQN:
         self._refresh_target()
         self.optimizer = self._optimizer()
         self.replay: ReplayBuffer | None = None  # made by `learn`
+        self._replay_state: dict[str, Any] | None = None  # a checkpoint's, for `learn`
         self.step = 0
         self._updates = 0
         self._seed = seed
@@ -291,17 +301,23 @@ class DQN:
         self._updates += 1
         return metrics
 
-    def learn(self, total_steps: int, run: Run) -> None:
-        """Act epsilon-greedily in `run.vector_env`, store, replay, refresh the target.
-
-        The replay memory is not checkpointed (1M Atari frames are 7 GB): a resumed run
-        refills it for `learning_starts` steps before updates go on.
-        """
+    def _make_replay(self, run: Run, space: gym.Space[Any], num_envs: int) -> ReplayBuffer:
+        """The replay: in `<run>/replay/` files when `persist_replay` (with a margin of one
+        checkpoint interval, `rlkit.replay`), else in memory."""
         cfg = self.config
-        envs = run.vector_env
-        num_envs = envs.num_envs
-        space = envs.single_observation_space
-        buffer = make_replay_buffer(
+        files = None
+        margin = 0
+        if cfg.persist_replay:
+            resuming = self.step > 0
+            remedy = (
+                f"or set persist_replay: false in {run.config_file}"
+                if resuming
+                else "lower buffer_size or set persist_replay=false"
+            )
+            files = ReplayFiles(run.run_dir / REPLAY_DIR, remedy=remedy)
+            slots = cfg.buffer_size // num_envs
+            margin = checkpoint_margin(run.settings.checkpoint_every, num_envs, slots)
+        return make_replay_buffer(
             space,
             capacity=cfg.buffer_size,
             num_envs=num_envs,
@@ -309,7 +325,44 @@ class DQN:
             n_step=cfg.n_step,
             gamma=cfg.gamma,
             seed=self._seed + self.step,
+            margin=margin,
+            files=files,
         )
+
+    def _restore_replay(self, buffer: ReplayBuffer, run: Run) -> bool:
+        """The replay as of the checkpoint this run resumed from, when it was persisted;
+        False when there is none to restore (a new run, or an older run dir)."""
+        state = self._replay_state
+        self._replay_state = None
+        if buffer.files is None or self.step == 0:
+            return False
+        where = buffer.files.directory
+        if state is None:
+            run.note(
+                f"replay: none in the checkpoint (an older run dir, or persist_replay was "
+                f"off); refilling {where}"
+            )
+            return False
+        if not buffer.matches(state):
+            run.note(f"replay: no files in {where} that match the checkpoint; refilling")
+            return False
+        lost = buffer.load_state_dict(state)
+        dropped = f"; {lost:,} of its slots, overwritten since, dropped" if lost else ""
+        run.note(f"replay: {len(buffer):,} slots as of step {self.step} from {where}{dropped}")
+        return True
+
+    def learn(self, total_steps: int, run: Run) -> None:
+        """Act epsilon-greedily in `run.vector_env`, store, replay, refresh the target.
+
+        With `persist_replay` (the default) a resumed run goes on with the replay as of its
+        checkpoint and updates go on at once; without, it refills the replay for
+        `learning_starts` steps first.
+        """
+        cfg = self.config
+        envs = run.vector_env
+        num_envs = envs.num_envs
+        space = envs.single_observation_space
+        buffer = self._make_replay(run, space, num_envs)
         boxed = isinstance(space, gym.spaces.Box)
 
         def convert(batch: Any) -> Tree:
@@ -318,7 +371,12 @@ class DQN:
 
         self.replay = buffer
         warmup = max(cfg.learning_starts, cfg.batch_size + cfg.n_step)  # steps before updates
-        updates_from = self.step + warmup if self.step else warmup
+        if self._restore_replay(buffer, run):
+            # as if never stopped; only what a lossy restore dropped below warmup is refilled
+            missing = max(0, min(warmup, buffer.slots * num_envs) - len(buffer))
+            updates_from = max(warmup, self.step + missing)
+        else:
+            updates_from = self.step + warmup if self.step else warmup
         observations, info = envs.reset(seed=run.reset_seed(self.step))
         observations = convert(observations)
         buffer.start_episodes(np.arange(num_envs), observations)
@@ -389,7 +447,14 @@ class DQN:
         return None
 
     def state_dict(self) -> dict[str, Any]:
+        """Networks, optimiser, counts, RNG states; and a persisted replay's ring indices
+        (after flushing its files: `ReplayBuffer.state_dict`)."""
+        replay = self.replay
+        persisted = (
+            {} if replay is None or replay.files is None else {"replay": replay.state_dict()}
+        )
         return {
+            **persisted,
             "online": self.online.state_dict(),
             "target": self.target.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -407,3 +472,4 @@ class DQN:
         self._updates = int(state["updates"])
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
+        self._replay_state = state.get("replay")  # restored by `learn` (none: refilled)

@@ -36,7 +36,8 @@ def _to_tensors(value: Any) -> Any:
     return value
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new file in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -56,7 +57,7 @@ def save(directory: Path, step: int, payload: dict[str, Any], keep: int) -> Path
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, final)
-    _fsync_directory(directory)
+    fsync_directory(directory)
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
     return final

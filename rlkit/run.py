@@ -30,7 +30,7 @@ from rlkit.environments import EnvFactory, rng_state
 from rlkit.evaluation import evaluate
 from rlkit.logger import Logger
 from rlkit.pool import LostCalls, WorkerPool, make_pool
-from rlkit.rundir import RECORD_FILE
+from rlkit.rundir import CONFIG_FILE, RECORD_FILE
 from rlkit.seeding import derive_seed, run_seeds
 from rlkit.settings import RunSettings
 from rlkit.signals import LearningSignals
@@ -94,6 +94,12 @@ class Run:
         if self._vector_env is None:
             self._vector_env = self.make_env.vector(self.settings.num_envs)
         return self._vector_env
+
+    @property
+    def config_file(self) -> Path:
+        """The run's resolved config, which `--resume` reads (settings that cannot be
+        given with --resume are changed there)."""
+        return self.run_dir / CONFIG_FILE
 
     @property
     def frame_stacked(self) -> bool:

@@ -109,6 +109,11 @@ def test_sampled_transitions_are_exact(n_step: int, capacity: int) -> None:
         seed=1,
     )
     fill(buffer, CodedEnvs(num_envs), steps=400)
+    assert_samples_exact(buffer, n_step)
+
+
+def assert_samples_exact(buffer: ReplayBuffer, n_step: int) -> None:
+    """Every sampled transition of a buffer filled from `CodedEnvs` is the real one."""
     seen_boundary_stacks = seen_truncations = seen_terminations = 0
     for _ in range(50):
         batch = buffer.sample(32)
