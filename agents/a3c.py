@@ -50,7 +50,7 @@ from torch import nn
 
 from rlkit.agent import POLICY_SPACES, Spaces, vector_preset
 from rlkit.config import StrictModel
-from rlkit.encoders import EncoderSettings
+from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.networks import Activation
 from rlkit.policies import (
     ActorCritic,
@@ -116,11 +116,7 @@ class A3CConfig(StrictModel):
         description="apply gradients in the order asked for (reproducible) or as they "
         "arrive (the paper's; a Ray run is then not reproducible)",
     )
-    encoder: EncoderSettings = Field(
-        default_factory=EncoderSettings,
-        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
-        "nature, drop, for all parts or by part name",
-    )
+    encoder: EncoderSettings = encoder_field()
 
 
 # Tuned here on CartPole-v1 (see the module docstring and configs/a3c/cartpole.yaml).

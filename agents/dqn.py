@@ -17,12 +17,9 @@ steps; evaluation epsilon 0.05. Deliberate deviations, all configurable:
 - Options from later papers: Double DQN (van Hasselt et al. 2016), dueling heads
   (Wang et al. 2016) and n-step returns (Sutton 1988; Hessel et al. 2018), all off.
 
-For flat observations (CartPole and friends) the agent starts from a second preset,
-built on RL Baselines3 Zoo's tuned DQN CartPole-v1 values (batch 64, replay 100,000,
-a round of updates every 256 steps, target refresh every 10 steps, epsilon to 0.04 over
-16% of the run) with a smaller MLP (128x128, not 256x256), lr 1e-3 (not 2.3e-3), 64
-updates per round (not 128), 3-step returns and Double DQN; YAML and --set override
-either preset.
+Every other observation starts from a second preset, RL Baselines3 Zoo's tuned DQN
+CartPole-v1 values with four changed (configs/dqn/cartpole.yaml gives each value and
+its source) and Double DQN; YAML and --set override either preset.
 """
 
 from __future__ import annotations
@@ -38,19 +35,19 @@ from torch import nn
 
 from rlkit.agent import ANY_OBSERVATION, Spaces, vector_preset
 from rlkit.config import StrictModel
-from rlkit.encoders import EncoderSettings, build_encoder
+from rlkit.encoders import EncoderSettings, build_encoder, encoder_field
 from rlkit.environments import success_of
 from rlkit.networks import NatureCNN, QNetwork, is_image_space, resolve_device
-from rlkit.observations import Tree, index, leading_shape, map_leaves, observation_arrays
-from rlkit.replay import (
-    ReplayBatch,
-    ReplayBuffer,
-    check_memory,
-    checkpoint_margin,
-    make_replay_buffer,
-    replay_slot_bytes,
+from rlkit.observations import (
+    Tree,
+    host_to_device,
+    index,
+    leading_shape,
+    map_leaves,
+    observation_arrays,
 )
-from rlkit.replay_storage import REPLAY_DIR, ReplayFiles
+from rlkit.replay import ReplayBuffer, check_memory, replay_slot_bytes
+from rlkit.run_replay import make_run_replay, restore_run_replay
 from rlkit.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -97,9 +94,7 @@ class DQNConfig(StrictModel):
     eval_epsilon: float = Field(
         default=0.05, ge=0.0, le=1.0, description="epsilon of the evaluation policy (Nature)"
     )
-    max_grad_norm: float | None = Field(
-        default=10.0, description="clip the gradient norm (None: no clipping)"
-    )
+    max_grad_norm: float | None = Field(default=10.0, description="clip the gradient norm")
     double_dqn: bool = Field(default=False, description="Double DQN targets (van Hasselt 2016)")
     dueling: bool = Field(default=False, description="dueling head (Wang et al. 2016)")
     n_step: PositiveInt = Field(default=1, description="n-step returns (1: the paper's)")
@@ -109,16 +104,11 @@ class DQNConfig(StrictModel):
     device: str = Field(default="auto", description="torch device: auto, cpu, cuda, cuda:1")
     persist_replay: bool = Field(
         default=True,
-        description="keep the replay in memory-mapped files in <run>/replay/, so that a "
-        "resume (after Ctrl-C or kill -9) goes on with it; disk: buffer_size plus one "
-        "checkpoint interval of transitions (Atari: 7.1 KB each). false: in memory only, "
-        "and a resume refills it for learning_starts steps",
+        description="replay in memory-mapped files in <run>/replay/: a resume (even after "
+        "kill -9) goes on with it; disk: buffer_size + one checkpoint interval of "
+        "transitions (Atari 7.1 KB each). false: in memory, refilled on resume",
     )
-    encoder: EncoderSettings = Field(
-        default_factory=EncoderSettings,
-        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
-        "nature, drop, for all parts or by part name",
-    )
+    encoder: EncoderSettings = encoder_field()
 
 
 # RL Baselines3 Zoo, hyperparams/dqn.yml, CartPole-v1 (tuned), with four values changed
@@ -249,9 +239,7 @@ class DQN:
 
     def _greedy(self, observations: Tree) -> np.ndarray:
         with torch.inference_mode():
-            tensors = map_leaves(
-                lambda rows: torch.as_tensor(rows, device=self.device), observations
-            )
+            tensors = host_to_device(observations, self.device)
             return self.online(tensors).argmax(dim=1).cpu().numpy()  # type: ignore[no-any-return]
 
     def _explore(self, observations: Tree, epsilon: float) -> np.ndarray:
@@ -266,24 +254,6 @@ class DQN:
             return random_actions
         return np.where(explore, random_actions, self._greedy(observations))
 
-    def _to_device(self, batch: ReplayBatch) -> dict[str, torch.Tensor]:
-        """Host arrays to the device; frames travel as uint8 and are scaled there."""
-        device = self.device
-        fields = {
-            "observations": batch.observations,
-            "actions": batch.actions,
-            "rewards": batch.rewards,
-            "next_observations": batch.next_observations,
-            "discounts": batch.discounts,
-        }
-        if device.type == "cpu":
-            return {name: map_leaves(torch.from_numpy, array) for name, array in fields.items()}
-
-        def pinned(array: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(array).pin_memory().to(device, non_blocking=True)
-
-        return {name: map_leaves(pinned, array) for name, array in fields.items()}
-
     def _refresh_target(self) -> None:
         """Copy the online network into the target, tensor by tensor (no state-dict walk)."""
         with torch.no_grad():
@@ -291,7 +261,7 @@ class DQN:
                 target.copy_(online)
 
     def _update(self, buffer: ReplayBuffer) -> dict[str, torch.Tensor]:
-        batch = self._to_device(buffer.sample(self.config.batch_size))
+        batch = host_to_device(vars(buffer.sample(self.config.batch_size)), self.device)
         loss, metrics = td_loss(batch, self.online, self.target, self.config)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
@@ -300,56 +270,6 @@ class DQN:
         self.optimizer.step()
         self._updates += 1
         return metrics
-
-    def _make_replay(self, run: Run, space: gym.Space[Any], num_envs: int) -> ReplayBuffer:
-        """The replay: in `<run>/replay/` files when `persist_replay` (with a margin of one
-        checkpoint interval, `rlkit.replay`), else in memory."""
-        cfg = self.config
-        files = None
-        margin = 0
-        if cfg.persist_replay:
-            resuming = self.step > 0
-            remedy = (
-                f"or set persist_replay: false in {run.config_file}"
-                if resuming
-                else "lower buffer_size or set persist_replay=false"
-            )
-            files = ReplayFiles(run.run_dir / REPLAY_DIR, remedy=remedy)
-            slots = cfg.buffer_size // num_envs
-            margin = checkpoint_margin(run.settings.checkpoint_every, num_envs, slots)
-        return make_replay_buffer(
-            space,
-            capacity=cfg.buffer_size,
-            num_envs=num_envs,
-            stacked=run.frame_stacked,
-            n_step=cfg.n_step,
-            gamma=cfg.gamma,
-            seed=self._seed + self.step,
-            margin=margin,
-            files=files,
-        )
-
-    def _restore_replay(self, buffer: ReplayBuffer, run: Run) -> bool:
-        """The replay as of the checkpoint this run resumed from, when it was persisted;
-        False when there is none to restore (a new run, or an older run dir)."""
-        state = self._replay_state
-        self._replay_state = None
-        if buffer.files is None or self.step == 0:
-            return False
-        where = buffer.files.directory
-        if state is None:
-            run.note(
-                f"replay: none in the checkpoint (an older run dir, or persist_replay was "
-                f"off); refilling {where}"
-            )
-            return False
-        if not buffer.matches(state):
-            run.note(f"replay: no files in {where} that match the checkpoint; refilling")
-            return False
-        lost = buffer.load_state_dict(state)
-        dropped = f"; {lost:,} of its slots, overwritten since, dropped" if lost else ""
-        run.note(f"replay: {len(buffer):,} slots as of step {self.step} from {where}{dropped}")
-        return True
 
     def learn(self, total_steps: int, run: Run) -> None:
         """Act epsilon-greedily in `run.vector_env`, store, replay, refresh the target.
@@ -362,23 +282,28 @@ class DQN:
         envs = run.vector_env
         num_envs = envs.num_envs
         space = envs.single_observation_space
-        buffer = self._make_replay(run, space, num_envs)
-        boxed = isinstance(space, gym.spaces.Box)
-
-        def convert(batch: Any) -> Tree:
-            """Box observations as the env gives them; others as compact arrays per part."""
-            return batch if boxed else observation_arrays(batch, space)
-
+        buffer = make_run_replay(
+            run,
+            space,
+            num_envs,
+            capacity=cfg.buffer_size,
+            n_step=cfg.n_step,
+            gamma=cfg.gamma,
+            seed=self._seed + self.step,
+            persist=cfg.persist_replay,
+            step=self.step,
+        )
         self.replay = buffer
         warmup = max(cfg.learning_starts, cfg.batch_size + cfg.n_step)  # steps before updates
-        if self._restore_replay(buffer, run):
+        saved, self._replay_state = self._replay_state, None
+        if restore_run_replay(buffer, saved, run, step=self.step):
             # as if never stopped; only what a lossy restore dropped below warmup is refilled
             missing = max(0, min(warmup, buffer.slots * num_envs) - len(buffer))
             updates_from = max(warmup, self.step + missing)
         else:
             updates_from = self.step + warmup if self.step else warmup
         observations, info = envs.reset(seed=run.reset_seed(self.step))
-        observations = convert(observations)
+        observations = observation_arrays(observations, space)  # compact arrays per part
         buffer.start_episodes(np.arange(num_envs), observations)
         life_loss = run.signals.life_loss(num_envs)
         if life_loss is not None:
@@ -390,13 +315,12 @@ class DQN:
         while self.step < total_steps and not run.stop_requested:
             actions = self._explore(observations, self.epsilon(total_steps))
             next_observations, rewards, terminated, truncated, info = envs.step(actions)
-            next_observations = convert(next_observations)
+            next_observations = observation_arrays(next_observations, space)
             stepped = np.flatnonzero(~resetting)
             learn_rewards = run.signals.rewards(rewards)
-            if life_loss is not None:
-                terminated_for_learning = life_loss(terminated, info, resetting)
-            else:
-                terminated_for_learning = terminated
+            terminated_for_learning = (
+                terminated if life_loss is None else life_loss(terminated, info, resetting)
+            )
             buffer.add(
                 stepped,
                 actions[stepped],

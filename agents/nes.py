@@ -56,7 +56,7 @@ from pydantic import Field, PositiveInt
 
 from rlkit.agent import POLICY_SPACES, Spaces
 from rlkit.config import StrictModel
-from rlkit.encoders import EncoderSettings
+from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.errors import UserError
 from rlkit.evaluation import Episode, play_episode
 from rlkit.policies import (
@@ -111,11 +111,7 @@ class NESConfig(StrictModel):
     lstm_size: PositiveInt | None = Field(
         default=None, description="LSTM core width; none for a memoryless policy"
     )
-    encoder: EncoderSettings = Field(
-        default_factory=EncoderSettings,
-        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
-        "nature, drop, for all parts or by part name",
-    )
+    encoder: EncoderSettings = encoder_field()
 
 
 def noise_table(seed: int, size: int) -> np.ndarray:

@@ -57,7 +57,7 @@ from torch import nn
 
 from rlkit.agent import POLICY_SPACES, Spaces
 from rlkit.config import StrictModel
-from rlkit.encoders import EncoderSettings
+from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.observations import index
 from rlkit.policies import ActorCritic, GreedyActing, load_network_state, network_state
 from rlkit.rollout import Carry, Rollout, discounted_returns
@@ -104,11 +104,7 @@ class RPGConfig(StrictModel):
         default=False,
         description="baseline shares the policy's encoder and LSTM (false: its own network)",
     )
-    encoder: EncoderSettings = Field(
-        default_factory=EncoderSettings,
-        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
-        "nature, drop, for all parts or by part name",
-    )
+    encoder: EncoderSettings = encoder_field()
 
 
 def split_episodes(rollout: Rollout) -> list[Rollout]:

@@ -46,7 +46,7 @@ from torch.distributions import Distribution, kl_divergence
 
 from rlkit.agent import POLICY_SPACES, Spaces
 from rlkit.config import StrictModel
-from rlkit.encoders import EncoderSettings
+from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.networks import Activation
 from rlkit.observations import Tree, index, reshape_leading
 from rlkit.policies import (
@@ -107,11 +107,7 @@ class TRPOConfig(StrictModel):
     log_std_init: float = Field(
         default=0.0, description="initial log standard deviation of Gaussian (Box) policies"
     )
-    encoder: EncoderSettings = Field(
-        default_factory=EncoderSettings,
-        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
-        "nature, drop, for all parts or by part name",
-    )
+    encoder: EncoderSettings = encoder_field()
 
 
 # RL Baselines3 Zoo, hyperparams/trpo.yml, CartPole-v1 (tuned), with 2 workers.

@@ -96,6 +96,15 @@ class EncoderSettings(StrictModel):
     )
 
 
+def encoder_field() -> Any:
+    """An agent config's `encoder` setting: `encoder: EncoderSettings = encoder_field()`."""
+    return Field(
+        default_factory=EncoderSettings,
+        description="torso per observation part (rlkit.encoders): auto, or flat, onehot, cnn, "
+        "nature, drop, for all parts or by part name",
+    )
+
+
 @dataclass(frozen=True)
 class TorsoChoice:
     """The torso one part gets: its kind, image layout and input scale."""

@@ -276,3 +276,13 @@ def reshape_leading(tree: Tree, dims: int, shape: Sequence[int]) -> Tree:
 def to_device(tree: Tree, device: torch.device | str, *, non_blocking: bool = False) -> Tree:
     """Every tensor leaf moved to `device`."""
     return map_leaves(lambda leaf: leaf.to(device, non_blocking=non_blocking), tree)
+
+
+def host_to_device(arrays: Tree, device: torch.device) -> Tree:
+    """Trees of host arrays as tensors on `device`, in their dtypes (uint8 frames travel
+    as uint8 and are scaled there); through pinned memory, without blocking, to a GPU."""
+    if device.type == "cpu":
+        return map_leaves(torch.from_numpy, arrays)
+    return map_leaves(
+        lambda array: torch.from_numpy(array).pin_memory().to(device, non_blocking=True), arrays
+    )
