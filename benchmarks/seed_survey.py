@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/seed_survey.py list
     .venv/bin/python benchmarks/seed_survey.py run PRESET [--seeds 0 1 ... 9]
         [--set key=value ...] [--label NAME] [--note TEXT] [--eval-points 20]
-    .venv/bin/python benchmarks/seed_survey.py report [survey/*.json]
+    .venv/bin/python benchmarks/seed_survey.py report [benchmarks/survey/*.json]
 
 `run` trains the preset on each seed, one after another in this process, with one
 torch thread, the in-process worker pool (deterministic: the same result as the Ray
@@ -17,7 +17,7 @@ return of 3.795 = 0.95 x 4 - 0.05 x 0.1), the training wall-clock with the in-tr
 evaluations taken out, and that curve. The in-training evaluations use their own env and
 the agents' deterministic evaluation policies, so they do not change what a run learns.
 
-Results go to `survey/<preset>[--<label>].json`, rewritten after every seed; a rerun
+Results go to `benchmarks/survey/<preset>[--<label>].json`, rewritten after every seed; a rerun
 with the same preset, label and settings skips the seeds already there, so an
 interrupted survey continues. `--set` adds `key=value` overrides (hyperparameters or
 run settings) on top of the preset's config: how a proposed fix is surveyed.
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SURVEY_DIR = ROOT / "survey"
+SURVEY_DIR = ROOT / "benchmarks" / "survey"
 EVAL_EPISODES = 20  # final evaluation: rlkit.evaluate(run_dir, episodes=20)
 CURVE_EPISODES = 10  # each in-training evaluation
 DEFAULT_SEEDS = tuple(range(10))
