@@ -26,3 +26,17 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     lowered = {choice.lower(): choice for choice in options}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
     return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
+
+
+def describe_exception(error: BaseException) -> str:
+    """`Type: first line (file.py line N)` of an exception raised by someone else's code
+    (a plugin module, an env constructor), for a one-line error that still says where."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {shorten(lines[0], 200)}" if lines else type(error).__name__
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    if traceback is not None:
+        code = traceback.tb_frame.f_code
+        text += f" ({shorten(code.co_filename, 120)} line {traceback.tb_lineno})"
+    return text

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import rlkit
-from rlkit.errors import UserError
+from rlkit.errors import UserError, shorten
 from rlkit.settings import RunSettings
 
 CONFIG_FILE = "config.yaml"
@@ -27,10 +27,17 @@ def create_run_dir(settings: RunSettings, env_id: str) -> Path:
     base = Path(settings.out_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = settings.name or f"{settings.agent}-{env_id.replace('/', '-')}-{stamp}"
+    if settings.name is None:
+        name = name[:200]  # a long env id must not make the name too long for the file system
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(f"--out-dir {base}: cannot create it ({error.strerror})") from None
+        raise UserError(
+            f"--out-dir {shorten(base)}: cannot create it ({error.strerror}); "
+            "give a folder you can write to"
+        ) from None
+    if not base.is_dir():
+        raise UserError(f"--out-dir {shorten(base)} is not a folder; give a folder for run dirs")
     for attempt in range(1, 1000):
         candidate = base / (name if attempt == 1 else f"{name}-{attempt}")
         try:
@@ -38,12 +45,17 @@ def create_run_dir(settings: RunSettings, env_id: str) -> Path:
         except FileExistsError:
             if settings.name is not None:
                 raise UserError(
-                    f"--name {settings.name}: '{candidate}' already exists; "
-                    "choose another name or continue it with --resume"
+                    f"--name {shorten(settings.name)}: '{shorten(candidate, 200)}' already "
+                    "exists; choose another name or continue it with --resume"
                 ) from None
             continue
+        except OSError as error:
+            raise UserError(
+                f"--out-dir {shorten(base)}: cannot create a run directory there "
+                f"({error.strerror}); give a folder you can write to"
+            ) from None
         return candidate
-    raise UserError(f"cannot create a run directory under '{base}'")
+    raise UserError(f"cannot create a run directory under '{shorten(base)}'")
 
 
 def write_text(path: Path, text: str) -> None:

@@ -377,6 +377,15 @@ def evaluate_run(
     settings = loaded.settings
     eval_seed = seed if seed is not None else run_seeds(settings.seed)["eval"]
     make_env = EnvFactory.for_run(settings).whole_games()
+    if video:  # asked before the env is made to render: some envs refuse unknown modes
+        probe = make_env(eval_seed)
+        modes = [str(mode) for mode in probe.metadata.get("render_modes") or []]
+        probe.close()
+        if "rgb_array" not in modes:
+            raise UserError(
+                f"--video: {settings.env} cannot render frames (its render modes: "
+                f"{', '.join(modes) or 'none'}; a video needs rgb_array); evaluate without --video"
+            )
     env = make_env(eval_seed, render_mode="rgb_array" if video else None)
     frames: list[Any] | None = [] if video else None
     try:
