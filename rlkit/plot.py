@@ -20,7 +20,14 @@ def curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
             f"'{run_dir}' has no {METRICS_FILE}; give run directories made by `rlkit run`"
         )
     rows = [row for row in read_metrics(path) if metric in row]
-    steps = np.array([row["step"] for row in rows], dtype=np.int64)
+    for row in rows:
+        value = row[metric]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserError(
+                f"'{path}': a '{shorten(metric)}' value at step {row['step']} is not a number "
+                f"({shorten(repr(value))}); plot another --metric, or fix the file"
+            )
+    steps = np.array([row["step"] for row in rows], dtype=np.float64)
     values = np.array([row[metric] for row in rows], dtype=np.float64)
     return steps, values
 
