@@ -12,6 +12,21 @@ class UserError(Exception):
     """A mistake in the user's input. The CLI prints `rlkit: <message>` and exits with code 2."""
 
 
+class Diverged(UserError):
+    """Learning produced a non-finite number: a metric, a TD error, the agent's state.
+
+    Raised where it is seen (the logger, a checkpoint about to be written, an agent's own
+    check); the run (`rlkit.training`) turns it into one line that names the step, what
+    went non-finite, the settings most likely at fault and the last good checkpoint.
+    Nothing non-finite is written: not the metric row, not the checkpoint.
+    """
+
+    def __init__(self, what: str, step: int) -> None:
+        super().__init__(f"training diverged at step {step}: {what}")
+        self.what = what
+        self.step = step
+
+
 def shorten(value: object, limit: int = ECHO_LIMIT) -> str:
     """`value` as an error quotes it: on one line, cut to `limit` characters with '...'."""
     text = str(value).replace("\r", "\\r").replace("\n", "\\n")

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from rlkit.errors import UserError, shorten
+from rlkit.errors import Diverged, UserError, shorten
 
 METRICS_FILE = "metrics.jsonl"
 RECENT_EPISODES = 100
@@ -174,7 +174,12 @@ class Logger:
             )
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        """Write one row of metrics at `step` to every sink."""
+        """Write one row of metrics at `step` to every sink; a non-finite value raises
+        `Diverged` instead (the row is not written)."""
+        for name, value in metrics.items():
+            number = float(value)
+            if not math.isfinite(number):
+                raise Diverged(f"{name} became {number}", step)
         row = {"step": step, "wall_time": round(time.time(), 3), **metrics}
         try:
             self._metrics.write(json.dumps(row) + "\n")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -36,10 +37,11 @@ from rlkit.atari import is_atari
 from rlkit.config import StrictModel, dump_yaml, load_yaml, validate
 from rlkit.encoders import EncoderSettings, describe_parts, dropped_parts
 from rlkit.environments import EnvFactory, set_rng_state
-from rlkit.errors import UserError, describe_exception, shorten
+from rlkit.errors import Diverged, UserError, describe_exception, shorten
 from rlkit.evaluation import EvalStats, evaluate
 from rlkit.logger import METRICS_FILE, Logger, Report, check_metrics, truncate_metrics
 from rlkit.parallel import check_address
+from rlkit.pool import check_worker_count
 from rlkit.resolve import Layer, file_layer, flags_layer, overrides_layer, resolve
 from rlkit.run import CHECKPOINT_DIR, Run
 from rlkit.rundir import (
@@ -165,6 +167,8 @@ def train(
     assert env is not None
     seeds = run_seeds(settings.seed)
     try:
+        # more workers than this machine's pool holds: refused before anything starts
+        check_worker_count(settings.workers, settings.pool, settings.address)
         if settings.address is not None and settings.pool == "ray":
             check_address(settings.address)  # an unreachable cluster fails before anything starts
         run_dir = create_run_dir(settings, resolved.env_id)
@@ -352,7 +356,10 @@ def _execute(
     )
     restore = _install_stop_handlers(run)
     try:
-        agent.learn(settings.steps, run)
+        try:
+            agent.learn(settings.steps, run)
+        except Diverged as error:
+            raise UserError(_diverged(error, agent, run_dir)) from None
         final = run.last_checkpoint
         if (
             final is None
@@ -372,6 +379,34 @@ def _execute(
         interrupted=run.stop_requested,
         recent_return=logger.recent_return,
     )
+
+
+# hyperparameters that, set too large, make learning diverge (named in the error)
+_DIVERGING = re.compile(
+    r"learning_rate|^lr$|_lr$|^eta_|max_kl|max_grad_norm|initial_value|^sigma$|step_size"
+)
+
+
+def _diverged(error: Diverged, agent: Any, run_dir: Path) -> str:
+    """One line: where learning went non-finite, the likely settings, the last checkpoint."""
+    config = getattr(agent, "config", None)
+    likely = []
+    for name in type(config).model_fields if isinstance(config, StrictModel) else ():
+        value = getattr(config, name)
+        if not _DIVERGING.search(name) or value is None:
+            continue
+        if isinstance(value, StrictModel) and hasattr(value, "start"):  # a schedule
+            likely.append(f"{name}.start={value.start:g}")
+        elif isinstance(value, int | float):
+            likely.append(f"{name}={value:g}")
+    settings = f"; likely settings: {', '.join(likely)} (try smaller values)" if likely else ""
+    found = checkpoint.list_checkpoints(run_dir / CHECKPOINT_DIR)
+    kept = (
+        f"the last good checkpoint, {_short(found[-1])}, is kept"
+        if found
+        else "no checkpoint was written before it"
+    )
+    return f"{error}{settings}; {kept}"
 
 
 def _install_stop_handlers(run: Run) -> Any:
