@@ -95,8 +95,8 @@ def _write_error(final: Path, error: BaseException) -> UserError:
     kept = f"{previous[-1].name} is kept" if previous else "no earlier checkpoint exists"
     run_dir = final.parent.parent
     return UserError(
-        f"cannot write checkpoint '{final}' ({reason}); the run stopped and {kept}; once "
-        f"the disk takes it again (free space), continue with: rlkit run --resume {run_dir}"
+        f"cannot write checkpoint '{final}' ({reason}); the run stopped and {kept}; free "
+        f"some space (or lift the limit), then continue with: rlkit run --resume {run_dir}"
     )
 
 

@@ -63,8 +63,12 @@ def truncate_metrics(path: Path, last_step: int) -> None:
         return
     kept = [line + "\n" for line, row in _scan(path) if row["step"] <= last_step]
     temporary = path.with_suffix(".tmp")
-    temporary.write_text("".join(kept))
-    os.replace(temporary, path)
+    try:
+        temporary.write_text("".join(kept))
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -186,8 +190,8 @@ class Logger:
         except OSError as error:  # a full disk: one line, and the run stops
             raise UserError(
                 f"cannot write '{self.run_dir / METRICS_FILE}' ({error.strerror}); the run "
-                "stopped and its checkpoints are kept; once the disk takes it again (free "
-                f"space), continue with: rlkit run --resume {self.run_dir}"
+                "stopped and its checkpoints are kept; free some space (or lift the limit), "
+                f"then continue with: rlkit run --resume {self.run_dir}"
             ) from None
         if self._wandb is not None:
             self._wandb.log(metrics, step=step)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import threading
 import time
@@ -28,11 +27,11 @@ import rlkit
 from rlkit import checkpoint
 from rlkit.atari import is_atari
 from rlkit.environments import EnvFactory, rng_state
-from rlkit.errors import Diverged
+from rlkit.errors import Diverged, UserError
 from rlkit.evaluation import evaluate
 from rlkit.logger import Logger
 from rlkit.pool import LostCalls, WorkerPool, check_worker_count, make_pool
-from rlkit.rundir import RECORD_FILE
+from rlkit.rundir import RECORD_FILE, write_text
 from rlkit.seeding import derive_seed, run_seeds
 from rlkit.settings import RunSettings
 from rlkit.signals import LearningSignals
@@ -184,9 +183,13 @@ class Run:
         record.setdefault("seeds", {})["workers"] = seeds
         starts = record.setdefault("worker_starts", [])
         starts.append({"step": step, "reset_seeds": resets})
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(record, indent=2))
-        os.replace(temporary, path)
+        try:
+            write_text(path, json.dumps(record, indent=2))
+        except OSError as error:  # a full disk: one line, and the run stops
+            raise UserError(
+                f"cannot write '{path}' ({error.strerror}); free some space (or lift the "
+                f"limit), then continue with: rlkit run --resume {self.run_dir}"
+            ) from None
 
     def end_iteration(self, agent: Any, metrics: dict[str, float] | None = None) -> None:
         """The end of a learning iteration: log `metrics` (if any), advance the progress

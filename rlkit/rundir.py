@@ -112,8 +112,12 @@ class RunLock:
 def write_text(path: Path, text: str) -> None:
     """Write `path` whole or not at all (a temporary file, then a rename)."""
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _git_commit() -> str | None:

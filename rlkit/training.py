@@ -262,6 +262,15 @@ def _resume(
         env.close()
         raise
     try:
+        resolved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
+        try:
+            write_text(run_dir / CONFIG_FILE, dump_yaml(resolved))
+            truncate_metrics(run_dir / METRICS_FILE, step)
+        except OSError as error:
+            raise UserError(
+                f"cannot write in '{run_dir}' ({error.strerror}); free some space (or lift "
+                "the limit), then resume again"
+            ) from None
         for path, reason in found.skipped:
             aside = _set_aside(path, ".damaged")
             print(
@@ -274,9 +283,6 @@ def _resume(
                 f"{aside.name}",
                 file=sys.stderr,
             )
-        resolved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
-        write_text(run_dir / CONFIG_FILE, dump_yaml(resolved))
-        truncate_metrics(run_dir / METRICS_FILE, step)
         print(f"rlkit: resuming {run_dir} from step {step} ({found.path.name})", file=sys.stderr)
         return _execute(
             learner,
