@@ -467,8 +467,8 @@ def _run_checkpoint(run_dir: Path, file: str | Path) -> Path:
         names = [p.name for p in checkpoint.list_checkpoints(directory)]
         listed = ", ".join(names[-4:]) if names else "none yet"
         raise UserError(
-            f"--checkpoint {shorten(file)}: not one of {shorten(run_dir)}'s checkpoints; "
-            f"give a file of {shorten(directory)}/: {listed}"
+            f"--checkpoint {shorten(file, 200)}: not a checkpoint of this run; give one of "
+            f"{shorten(directory, 200)}/: {listed}"
         )
     return directory / path.name
 
