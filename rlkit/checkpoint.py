@@ -92,11 +92,15 @@ def _write_error(final: Path, error: BaseException) -> UserError:
         reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
         reason = f"{type(error).__name__}: {reason}" if reason else type(error).__name__
     previous = [path for path in list_checkpoints(final.parent) if path != final]
-    kept = f"{previous[-1].name} is kept" if previous else "no earlier checkpoint exists"
     run_dir = final.parent.parent
+    if previous:
+        kept = f"{previous[-1].name} is kept"
+        then = f"continue with: rlkit run --resume {run_dir}"
+    else:
+        kept, then = "no earlier checkpoint exists", "start the run again"
     return UserError(
         f"cannot write checkpoint '{final}' ({reason}); the run stopped and {kept}; free "
-        f"some space (or lift the limit), then continue with: rlkit run --resume {run_dir}"
+        f"some space (or lift the limit), then {then}"
     )
 
 

@@ -26,30 +26,55 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import re
 import shutil
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 from rlkit.checkpoint import list_checkpoints
 from rlkit.cli import main
 from rlkit.rundir import LOCK_FILE
 from rlkit.training import TrainResult, train
-from tests.conftest import CliResult, tree_digest
+from tests.conftest import CliResult, cli_env, tree_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_RUNS = ROOT / "tests" / "data" / "old_runs"
 READABLE = 800  # characters: the path, the value cut to 80, what is accepted
 
 
-def assert_user_error(result: CliResult, *fragments: str, limit: int = 2000) -> None:
-    """Exit code 2, one line on stderr starting `rlkit: `, no traceback, the fragments."""
+# What a run prints on stderr as it starts, before it learns anything: a run that fails
+# after it started (it diverged, the disk filled) has said these, then its one error line.
+START_NOTES = (
+    re.compile(r"rlkit: \w+ on \S+, \d+ steps, seed \d+, W&B \w+ -> "),
+    re.compile(r"rlkit: encoders: "),
+    re.compile(r"rlkit: resuming \S+ from step \d+ \(step-\d+\.pt\)$"),
+)
+
+
+def assert_user_error(
+    result: CliResult, *fragments: str, limit: int = 2000, started: bool = False
+) -> None:
+    """Exit code 2, one line on stderr starting `rlkit: `, no traceback, the fragments.
+
+    `started`: the run had started (it failed while learning), so the run's start notes
+    come first; the error is then the one line after them.
+    """
     assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
     lines = result.stderr.splitlines()
+    if started:
+        notes, lines = lines[:-1], lines[-1:]
+        for note in notes:
+            assert any(pattern.match(note) for pattern in START_NOTES), result.stderr[-3000:]
     assert len(lines) == 1, result.stderr[-3000:]
     assert lines[0].startswith("rlkit: "), lines[0]
     assert "Traceback" not in result.stderr
@@ -137,9 +162,13 @@ def metrics_line(run_dir: Path, line: bytes) -> None:
 
 NOT_UTF8 = "agent: qlearning\nenv: FrozenLake-v1\nname: caf\xe9\n".encode("latin-1")
 RUN = ("run", "qlearning", "--env", "FrozenLake-v1", "--out-dir", "{tmp}/out")
-NESTED_ALIASES = "{a: &a [x, x, x, x, x, x, x, x, x], " + ", ".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(7)
-) + "}"  # fmt: skip
+NESTED_ALIASES = (
+    "{a: &a [x, x, x, x, x, x, x, x, x], "
+    + ", ".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(7)
+    )
+    + "}"
+)
 
 PARSE_CASES: dict[str, Parse] = {
     # the command line itself
@@ -421,3 +450,633 @@ def test_refused_while_reading_input(case: str, bases: Bases, tmp_path: Path) ->
     assert result.stdout == ""
     assert tree_digest(tmp_path) == before, "a refused command changed or added files"
     assert not (tmp_path / "pwned").exists()
+
+
+# ---------------------------------------------------------------- subprocess cases
+
+
+@dataclass
+class Prepared:
+    """A prepared subprocess case: `python -m rlkit ARGS` (through `limit`, if any)."""
+
+    args: list[str]
+    watched: Path | None = None  # must be left exactly as it was (None: `check` decides)
+    cwd: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    limit: str | None = None  # "fsize=N" (RLIMIT_FSIZE) or "no-dac-override" (see LAUNCH)
+    expected: tuple[str, ...] = ()  # fragments known only once prepared (a pid)
+    holder: subprocess.Popen[str] | None = None  # a process holding the run dir's lock
+
+
+# Sets a real limit, then becomes `python -m rlkit ARGS`: RLIMIT_FSIZE makes writes past N
+# bytes fail with EFBIG as a full disk fails them with ENOSPC (Python ignores SIGXFSZ);
+# for root, whom file modes do not stop, dropping CAP_DAC_OVERRIDE from the bounding set
+# makes a read-only folder read-only (exit 77 if the system does not allow it).
+LAUNCH = """
+import ctypes, os, resource, sys
+mode = sys.argv[1]
+if mode.startswith("fsize="):
+    size = int(mode.removeprefix("fsize="))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+elif mode == "no-dac-override" and os.geteuid() == 0:
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            sys.exit(77)
+os.execv(sys.executable, [sys.executable, "-m", "rlkit", *sys.argv[2:]])
+"""
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from rlkit.rundir import RunLock
+RunLock.acquire(Path(sys.argv[1]))
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def start_holder(run_dir: Path) -> subprocess.Popen[str]:
+    """Another process that holds `run_dir`'s lock (RunLock, as a run does) until killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def execute(prepared: Prepared) -> CliResult:
+    command = [sys.executable, "-m", "rlkit", *prepared.args]
+    if prepared.limit is not None:
+        command = [sys.executable, "-c", LAUNCH, prepared.limit, *prepared.args]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=prepared.cwd or ROOT,
+        env={**cli_env(), **prepared.env},
+        timeout=300,
+        check=False,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+MODULES = {
+    "badmod.py": 'raise RuntimeError("boom at import")\n',
+    "badwrap.py": 'raise RuntimeError("wrapper module broken")\n',
+    "ctor_fails.py": (
+        "import gymnasium as gym\n"
+        "class Broken(gym.Env):\n"
+        "    def __init__(self):\n"
+        '        raise RuntimeError("the constructor failed")\n'
+        'gym.register(id="rlkit-bad/Ctor-v0", entry_point=Broken)\n'
+    ),
+    "reset_fails.py": (
+        "import gymnasium as gym\n"
+        "class Broken(gym.Env):\n"
+        "    observation_space = gym.spaces.Discrete(2)\n"
+        "    action_space = gym.spaces.Discrete(2)\n"
+        "    def reset(self, *, seed=None, options=None):\n"
+        '        raise RuntimeError("no reset today")\n'
+        'gym.register(id="rlkit-bad/Reset-v0", entry_point=Broken)\n'
+    ),
+}
+# imported, it leaves a file `pwned` beside itself: what a planted module could do
+PLANTED = "from pathlib import Path\n(Path(__file__).parent / 'pwned').write_text('x')\n"
+
+
+def modules(folder: Path) -> Path:
+    path = folder / "mods"
+    path.mkdir()
+    for name, text in MODULES.items():
+        (path / name).write_text(text)
+    return path
+
+
+def new_run(*args: str) -> Callable[[Path, Bases], Prepared]:
+    """A new run in the case's own out dir, with the test modules on PYTHONPATH."""
+
+    def prepare(folder: Path, bases: Bases) -> Prepared:
+        out = folder / "out"
+        out.mkdir()
+        return Prepared(
+            [*args, "--out-dir", str(out), "--wandb", "disabled", "--no-progress"],
+            watched=out,
+            env={"PYTHONPATH": str(modules(folder))},
+        )
+
+    return prepare
+
+
+def on_copy(
+    base: str,
+    *args: str,
+    damage: Callable[[Path], None] | None = None,
+    cwd: str | None = None,
+    env: Callable[[Path], dict[str, str]] | None = None,
+) -> Callable[[Path, Bases], Prepared]:
+    """A command on a copy of a session run dir (`{run}` in `args`), damaged first."""
+
+    def prepare(folder: Path, bases: Bases) -> Prepared:
+        source = getattr(bases, base, None) or OLD_RUNS / base
+        run_dir = copy_run(source, folder)
+        if damage is not None:
+            damage(run_dir)
+        where = {"run": run_dir, "parent": folder}
+        return Prepared(
+            [fill(arg, run=run_dir) for arg in args],
+            watched=folder,
+            cwd=None if cwd is None else where[cwd],
+            env={} if env is None else env(folder),
+        )
+
+    return prepare
+
+
+def put_checkpoint(payload: Callable[[Path], dict[str, Any]], name: str = "step-000000000001.pt"):
+    """Damage: a checkpoint file `name` in the run's checkpoints/, saved as torch saves."""
+
+    def damage(run_dir: Path) -> None:
+        torch.save(payload(run_dir), run_dir / "checkpoints" / name)
+
+    return damage
+
+
+def from_newest(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], dict[str, Any]]:
+    """The run's newest checkpoint, changed by `change`."""
+
+    def payload(run_dir: Path) -> dict[str, Any]:
+        saved = torch.load(newest(run_dir), weights_only=True)
+        change(saved)
+        return saved
+
+    return payload
+
+
+def truncate_all(run_dir: Path) -> None:
+    for path in list_checkpoints(run_dir / "checkpoints"):
+        path.write_bytes(path.read_bytes()[:300])
+
+
+def truncate_newest(run_dir: Path) -> None:
+    path = newest(run_dir)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def plant(where: str, *config: tuple[str, Any]) -> Callable[[Path], None]:
+    """Damage: a module `planted` (and package `minigrid`) in the run dir or beside it,
+    and the config naming what `config` says."""
+
+    def damage(run_dir: Path) -> None:
+        folder = run_dir if where == "run" else run_dir.parent
+        (folder / "planted.py").write_text(PLANTED)
+        (folder / "minigrid").mkdir()
+        (folder / "minigrid" / "__init__.py").write_text(PLANTED)
+        edit_config(run_dir, **dict(config))
+
+    return damage
+
+
+def held(folder: Path, bases: Bases) -> Prepared:
+    run_dir = copy_run(bases.qlearning, folder)
+    holder = start_holder(run_dir)
+    return Prepared(
+        ["run", "--resume", str(run_dir), "--steps", "30000"],
+        watched=folder,
+        expected=(f"(pid {holder.pid})",),
+        holder=holder,
+    )
+
+
+def read_only_out(folder: Path, bases: Bases) -> Prepared:
+    out = folder / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    args = ["run", "qlearning", "--env", "FrozenLake-v1", "--out-dir", str(out)]
+    return Prepared(args, watched=folder, limit="no-dac-override")
+
+
+def file_as_out(folder: Path, bases: Bases) -> Prepared:
+    (folder / "out").write_text("a file")
+    args = ["run", "qlearning", "--env", "FrozenLake-v1", "--out-dir", str(folder / "out")]
+    return Prepared(args, watched=folder)
+
+
+def full_disk_resume(folder: Path, bases: Bases) -> Prepared:
+    run_dir = copy_run(bases.taxi, folder)
+    args = ["run", "--resume", str(run_dir), "--steps", "6000", "--no-progress"]
+    return Prepared(args, limit="fsize=12000")
+
+
+def full_disk_new_run(folder: Path, bases: Bases) -> Prepared:
+    out = folder / "out"
+    out.mkdir()
+    args = [
+        "run",
+        "qlearning",
+        "--env",
+        "Taxi-v4",
+        "--steps",
+        "3000",
+        "--checkpoint-every",
+        "1000",
+        "--out-dir",
+        str(out),
+        "--name",
+        "run",
+        "--wandb",
+        "disabled",
+        "--no-progress",
+    ]
+    return Prepared(args, limit="fsize=12000")
+
+
+def no_temporary_files(folder: Path) -> None:
+    left = [path for path in folder.rglob("*") if path.name.endswith(".tmp")]
+    assert not left, f"temporary files left: {left}"
+
+
+def after_full_disk_resume(folder: Path, bases: Bases) -> None:
+    run_dir = folder / "run"
+    no_temporary_files(folder)
+    saved = {path.name: path.read_bytes() for path in list_checkpoints(bases.taxi / "checkpoints")}
+    kept = {path.name: path.read_bytes() for path in list_checkpoints(run_dir / "checkpoints")}
+    assert kept == saved, "the checkpoints from before the full disk must be as they were"
+
+
+def after_full_disk_new_run(folder: Path, bases: Bases) -> None:
+    no_temporary_files(folder)
+    assert list_checkpoints(folder / "out" / "run" / "checkpoints") == []
+
+
+def after_divergence(folder: Path, bases: Bases) -> None:
+    """The run dir is kept, with its metrics; every checkpoint left is finite and loads."""
+    (run_dir,) = (folder / "out").iterdir()
+    assert (run_dir / "metrics.jsonl").stat().st_size > 0
+    no_temporary_files(folder)
+    for path in list_checkpoints(run_dir / "checkpoints"):
+        saved = torch.load(path, weights_only=True)
+        tensors = [v for v in _leaves(saved["agent"]) if isinstance(v, torch.Tensor)]
+        assert all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
+    rows = (run_dir / "metrics.jsonl").read_text()
+    assert "NaN" not in rows and "Infinity" not in rows
+
+
+def _leaves(tree: Any) -> Iterator[Any]:
+    if isinstance(tree, dict):
+        for value in tree.values():
+            yield from _leaves(value)
+    elif isinstance(tree, list | tuple):
+        for value in tree:
+            yield from _leaves(value)
+    else:
+        yield tree
+
+
+@dataclass(frozen=True)
+class Process:
+    prepare: Callable[[Path, Bases], Prepared]
+    expected: tuple[str, ...]
+    after: Callable[[Path, Bases], None] | None = None  # more checks of the case's folder
+    started: bool = False  # it fails while learning: the run's start notes come first
+
+
+def other_agent_checkpoint(run_dir: Path) -> None:
+    shutil.copy(newest(OLD_RUNS / "dqn"), run_dir / "checkpoints" / "step-000000000001.pt")
+
+
+def taxi_checkpoint(run_dir: Path) -> None:
+    taxi = run_dir.parent.parent / "taxi-source"
+    shutil.copy(newest(taxi), run_dir / "checkpoints" / "step-000000000001.pt")
+
+
+CHOSEN = "{run}/checkpoints/step-000000000001.pt"
+PROCESS_CASES: dict[str, Process] = {
+    # modules that fail: plugin modules, env constructors and resets, wrappers
+    "env-module-raises-on-import": Process(
+        new_run("run", "qlearning", "--env", "badmod:X-v0"),
+        ("importing module 'badmod' raised RuntimeError: boom at import", "badmod.py line 1"),
+    ),
+    "env-constructor-raises": Process(
+        new_run("run", "qlearning", "--env", "ctor_fails:rlkit-bad/Ctor-v0"),
+        ("cannot make env 'rlkit-bad/Ctor-v0': RuntimeError: the constructor failed",),
+    ),
+    "env-reset-raises": Process(
+        new_run("run", "qlearning", "--env", "reset_fails:rlkit-bad/Reset-v0"),
+        ("env 'rlkit-bad/Reset-v0' failed to reset: RuntimeError: no reset today",),
+    ),
+    "wrapper-module-raises-on-import": Process(
+        new_run(
+            "run",
+            "qlearning",
+            "--env",
+            "FrozenLake-v1",
+            "--set",
+            "env_wrappers=[{wrapper: 'badwrap:W'}]",
+        ),
+        ("env_wrappers.0 (badwrap:W): importing module 'badwrap' raised RuntimeError",),
+    ),
+    # out dirs that cannot take a run dir
+    "out-dir-read-only": Process(read_only_out, ("cannot create a run directory there",)),
+    "out-dir-is-a-file": Process(file_as_out, ("cannot create it (File exists)",)),
+    # more workers than the pool holds: refused before any starts
+    "workers-ray-too-many": Process(
+        new_run("run", "nes", "--env", "CartPole-v1", "--workers", "100000"),
+        (
+            "--workers 100000: the local Ray has this machine's",
+            "(8 per CPU",
+        ),
+    ),
+    "workers-inprocess-too-many": Process(
+        new_run("run", "nes", "--env", "CartPole-v1", "--workers", "65", "--set", "pool=inprocess"),
+        ("--workers 65: pool=inprocess takes at most 64 workers",),
+    ),
+    # eval --video of envs that cannot render frames
+    "video-gridworld": Process(
+        on_copy("grid", "eval", "{run}", "--video", "--episodes", "1"),
+        ("--video: rlkit/GridWorld-v0 cannot render frames (its render modes: ansi",),
+    ),
+    "video-tmaze": Process(
+        on_copy("rpg", "eval", "{run}", "--video", "--episodes", "1"),
+        ("--video: rlkit/TMaze-v0 cannot render frames",),
+    ),
+    # checkpoints that do not fit the run
+    "eval-checkpoint-of-another-agent": Process(
+        on_copy(
+            "qlearning", "eval", "{run}", "--checkpoint", CHOSEN, damage=other_agent_checkpoint
+        ),
+        ("is of agent 'dqn', not this run's 'qlearning'",),
+    ),
+    "resume-checkpoint-of-another-agent": Process(
+        on_copy(
+            "qlearning",
+            "run",
+            "--resume",
+            "{run}",
+            "--steps",
+            "30000",
+            "--checkpoint",
+            CHOSEN,
+            damage=other_agent_checkpoint,
+        ),
+        ("is of agent 'dqn', not this run's 'qlearning'", "give another with --checkpoint"),
+    ),
+    "eval-checkpoint-without-agent": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "{run}",
+            "--checkpoint",
+            CHOSEN,
+            damage=put_checkpoint(lambda run: {"format": 1, "step": 1}),
+        ),
+        ("is not an rlkit checkpoint: it has no 'agent'",),
+    ),
+    "eval-checkpoint-step-mistyped": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "{run}",
+            "--checkpoint",
+            CHOSEN,
+            damage=put_checkpoint(from_newest(lambda saved: saved.update(step="ten"))),
+        ),
+        ("'step' must be a step count (got str)",),
+    ),
+    "eval-checkpoint-agent-mistyped": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "{run}",
+            "--checkpoint",
+            CHOSEN,
+            damage=put_checkpoint(from_newest(lambda saved: saved.update(agent=[1, 2]))),
+        ),
+        ("'agent' must be a mapping of the agent's state (got list)",),
+    ),
+    "eval-checkpoint-agent-key-missing": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "{run}",
+            "--checkpoint",
+            CHOSEN,
+            damage=put_checkpoint(from_newest(lambda saved: saved["agent"].pop("rng"))),
+        ),
+        ("does not fit this run's qlearning agent (KeyError: 'rng'",),
+    ),
+    "eval-checkpoint-table-mistyped": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "{run}",
+            "--checkpoint",
+            CHOSEN,
+            damage=put_checkpoint(from_newest(lambda saved: saved["agent"].update(q_table="x"))),
+        ),
+        ("does not fit this run's qlearning agent (ValueError",),
+    ),
+    "eval-checkpoint-of-a-bigger-env": Process(
+        on_copy("qlearning", "eval", "{run}", "--checkpoint", CHOSEN, damage=taxi_checkpoint),
+        ("does not fit this run's qlearning agent", "Q-table shape (500, 6) != (16, 4)"),
+    ),
+    "eval-checkpoint-truncated": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "{run}",
+            "--checkpoint",
+            "{run}/checkpoints/step-000000020000.pt",
+            damage=truncate_newest,
+        ),
+        ("is truncated or corrupted", "give another with --checkpoint: step-"),
+    ),
+    "eval-every-checkpoint-truncated": Process(
+        on_copy("qlearning", "eval", "{run}", damage=truncate_all),
+        ("none of the 3 checkpoints of", "the newest, step-000000020000.pt, is truncated"),
+    ),
+    "resume-every-checkpoint-truncated": Process(
+        on_copy("qlearning", "run", "--resume", "{run}", "--steps", "30000", damage=truncate_all),
+        ("none of the 3 checkpoints of", "loads"),
+    ),
+    # modules a run dir names, refused before they are imported (rlkit/trust.py)
+    "eval-module-inside-run-dir": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "{run}",
+            cwd="run",
+            damage=plant("run", ("env", "planted:FrozenLake-v1")),
+        ),
+        (
+            "names env 'planted:FrozenLake-v1': module 'planted' is found outside the Python "
+            "installation",
+            "--trust-modules",
+        ),
+    ),
+    "eval-module-beside-run-dir": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "run",
+            cwd="parent",
+            damage=plant("parent", ("env", "planted:FrozenLake-v1")),
+        ),
+        ("module 'planted' is found outside the Python installation",),
+    ),
+    "eval-wrapper-module-inside-run-dir": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "{run}",
+            cwd="run",
+            damage=plant("run", ("env_wrappers", [{"wrapper": "planted:W"}])),
+        ),
+        ("names env_wrappers.0 'planted:W': module 'planted'",),
+    ),
+    "eval-module-shadows-an-installed-one": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "run",
+            cwd="parent",
+            damage=plant("parent", ("env", "minigrid:MiniGrid-Empty-5x5-v0")),
+        ),
+        ("module 'minigrid' is shadowed: import would load", "not the installed"),
+    ),
+    "resume-module-on-pythonpath": Process(
+        on_copy(
+            "qlearning",
+            "run",
+            "--resume",
+            "{run}",
+            "--steps",
+            "30000",
+            damage=plant("parent", ("env", "planted:FrozenLake-v1")),
+            env=lambda folder: {"PYTHONPATH": str(folder)},
+        ),
+        ("module 'planted' is found outside the Python installation",),
+    ),
+    # a run dir another process trains in
+    "resume-while-another-process-holds-it": Process(
+        held, ("is in use by another rlkit process", "wait for it to end")
+    ),
+    # a full disk (RLIMIT_FSIZE: writes past 12 kB fail; a Taxi checkpoint is 24 kB)
+    "checkpoint-write-fails-on-resume": Process(
+        full_disk_resume,
+        (
+            "cannot write checkpoint",
+            "(File too large)",
+            "step-000000003000.pt is kept",
+            "rlkit run --resume",
+        ),
+        after=after_full_disk_resume,
+        started=True,
+    ),
+    "checkpoint-write-fails-on-a-new-run": Process(
+        full_disk_new_run,
+        ("cannot write checkpoint", "(File too large)", "no earlier checkpoint exists"),
+        after=after_full_disk_new_run,
+        started=True,
+    ),
+    # learning that goes non-finite
+    "qlearning-diverges": Process(
+        new_run(
+            "run",
+            "qlearning",
+            "--env",
+            "FrozenLake-v1",
+            "--steps",
+            "4000",
+            "--checkpoint-every",
+            "500",
+            "--set",
+            "initial_value=1e300",
+            "--set",
+            "learning_rate={kind: exponential, start: 1e-300, end: 1e300}",
+        ),
+        (
+            "training diverged at step",
+            "likely settings: learning_rate.start=1e-300, initial_value=1e+300",
+            "the last good checkpoint, checkpoints/step-",
+        ),
+        after=after_divergence,
+        started=True,
+    ),
+    "dqn-loss-goes-nan": Process(
+        new_run(
+            "run",
+            "dqn",
+            "--env",
+            "CartPole-v1",
+            "--steps",
+            "3000",
+            "--checkpoint-every",
+            "100",
+            "--log-every",
+            "500",
+            "--set",
+            "learning_rate=1e12",
+            "--set",
+            "learning_starts=200",
+            "--set",
+            "threads=1",
+        ),
+        (
+            "training diverged at step",
+            "likely settings: learning_rate=1e+12",
+            "the last good checkpoint, checkpoints/step-",
+        ),
+        after=after_divergence,
+        started=True,
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def outcomes(
+    bases: Bases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, tuple[CliResult, dict[str, str] | None, Prepared, Path]]]:
+    """Every subprocess case, prepared here and run at once in a thread pool."""
+    root = tmp_path_factory.mktemp("process-cases")
+    shutil.copytree(bases.taxi, root / "taxi-source")
+    prepared: dict[str, tuple[Prepared, dict[str, str] | None, Path]] = {}
+    try:
+        for case, spec in PROCESS_CASES.items():
+            folder = root / case
+            folder.mkdir()
+            ready = spec.prepare(folder, bases)
+            before = None if ready.watched is None else tree_digest(ready.watched)
+            prepared[case] = (ready, before, folder)
+        with ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1) as pool:
+            futures = {
+                case: pool.submit(execute, ready) for case, (ready, _, _) in prepared.items()
+            }
+            results = {case: future.result() for case, future in futures.items()}
+        yield {
+            case: (results[case], before, ready, folder)
+            for case, (ready, before, folder) in prepared.items()
+        }
+    finally:
+        for ready, _, _ in prepared.values():
+            if ready.holder is not None:
+                ready.holder.kill()
+                ready.holder.wait()
+
+
+@pytest.mark.parametrize("case", sorted(PROCESS_CASES))
+def test_refused_in_a_real_process(case: str, outcomes: dict[str, Any], bases: Bases) -> None:
+    result, before, prepared, folder = outcomes[case]
+    if result.returncode == 77 and prepared.limit == "no-dac-override":
+        pytest.skip("this system does not let root drop CAP_DAC_OVERRIDE")
+    spec = PROCESS_CASES[case]
+    assert_user_error(result, *spec.expected, *prepared.expected, started=spec.started)
+    if prepared.watched is not None:
+        assert tree_digest(prepared.watched) == before, "the refused command changed files"
+    assert not list(folder.rglob("pwned")), "a module the run dir named was imported"
+    if spec.after is not None:
+        spec.after(folder, bases)
