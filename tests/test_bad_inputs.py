@@ -25,8 +25,11 @@ digest of that copy (or of the case's whole folder) before and after.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -43,9 +46,12 @@ import yaml
 
 from rlkit.checkpoint import list_checkpoints
 from rlkit.cli import main
-from rlkit.rundir import LOCK_FILE
+from rlkit.errors import UserError
+from rlkit.rundir import LOCK_FILE, RunLock
+from rlkit.sweep import load_sweep, write_new_sweep_dir
+from rlkit.sweep.state import STATE_RECORD, record_state
 from rlkit.training import TrainResult, train
-from tests.conftest import CliResult, cli_env, tree_digest
+from tests.conftest import CliResult, cli_env, run_cli, tree_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_RUNS = ROOT / "tests" / "data" / "old_runs"
@@ -557,15 +563,17 @@ def modules(folder: Path) -> Path:
     return path
 
 
-def new_run(*args: str) -> Callable[[Path, Bases], Prepared]:
-    """A new run in the case's own out dir, with the test modules on PYTHONPATH."""
+def new_run(*args: str, learns: bool = False) -> Callable[[Path, Bases], Prepared]:
+    """A new run in the case's own out dir, with the test modules on PYTHONPATH. Refused
+    before it starts, it leaves the out dir empty; one that `learns` first keeps its run
+    dir (what `after` checks)."""
 
     def prepare(folder: Path, bases: Bases) -> Prepared:
         out = folder / "out"
         out.mkdir()
         return Prepared(
             [*args, "--out-dir", str(out), "--wandb", "disabled", "--no-progress"],
-            watched=out,
+            watched=None if learns else out,
             env={"PYTHONPATH": str(modules(folder))},
         )
 
@@ -998,6 +1006,7 @@ PROCESS_CASES: dict[str, Process] = {
             "initial_value=1e300",
             "--set",
             "learning_rate={kind: exponential, start: 1e-300, end: 1e300}",
+            learns=True,
         ),
         (
             "training diverged at step",
@@ -1025,6 +1034,7 @@ PROCESS_CASES: dict[str, Process] = {
             "learning_starts=200",
             "--set",
             "threads=1",
+            learns=True,
         ),
         (
             "training diverged at step",
@@ -1080,3 +1090,313 @@ def test_refused_in_a_real_process(case: str, outcomes: dict[str, Any], bases: B
     assert not list(folder.rglob("pwned")), "a module the run dir named was imported"
     if spec.after is not None:
         spec.after(folder, bases)
+
+
+# ---------------------------------------------------------------- sweeps
+# Each case is a sweep file (a change to a good one, or raw YAML) and extra arguments, or
+# a sweep dir whose Tune state rlkit did not write, given to `--resume`: a crafted pickle
+# there would run code (create a file) if Tune unpickled it. All are refused before Ray or
+# Tune start, so they run in-process; the control that shows the crafted pickle is real
+# runs a real sweep in a subprocess.
+
+GOOD = {
+    "name": "grid",
+    "run": {"agent": "qlearning", "env": "rlkit/GridWorld-v0", "steps": 2000},
+    "search": {"hparams.gamma": {"choice": [0.9, 0.99]}},
+    "scheduler": {"kind": "fifo"},
+}
+LONG = "x" * 5000
+READABLE = 800  # characters: the path, the value cut to 80, what is accepted
+
+# "billion laughs": nine aliases deep, a few hundred bytes that expand to 9**9 strings
+LAUGHS = "\n".join(
+    [
+        'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+        *(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)),
+        "name: laughs",
+        "run: {agent: qlearning, env: rlkit/GridWorld-v0, env_kwargs: {size: *l8}}",
+        "search: {hparams.gamma: {choice: [0.9]}}",
+    ]
+)
+
+
+def changed(**changes: Any) -> dict[str, Any]:
+    return {**GOOD, **changes}
+
+
+SWEEP_CASES: list[tuple[str, dict[str, Any] | str, list[str], list[str]]] = [
+    # YAML that would grow without bound, or nest past any config's depth
+    ("billion-laughs", LAUGHS, [], ["line 1: YAML anchors and aliases", "not accepted"]),
+    ("one-anchor", "name: a\nrun: &r {agent: qlearning}\n", [], ["anchors and aliases"]),
+    ("deep-nesting", "run: " + "[" * 3000, [], ["nested too deeply"]),
+    # user values quoted in errors are cut to a readable length
+    ("long-search-key", changed(search={LONG: {"choice": [1]}}), [], ["search key 'xxx", "..."]),
+    (
+        "long-space",
+        changed(search={"hparams.gamma": {"between": [LONG]}}),
+        [],
+        ["unknown kind 'between'", "..."],
+    ),
+    ("long-kind", changed(search={"hparams.gamma": {LONG: [1]}}), [], ["unknown kind 'xxx", "..."]),
+    ("long-metric", changed(metric=LONG), [], ["metric 'xxx", "..."]),
+    ("long-value", changed(search={"hparams.gamma": {"choice": [LONG]}}), [], ["(got 'xxx", "..."]),
+    ("long-agent", changed(run={**GOOD["run"], "agent": LONG}), [], ["unknown agent 'xxx", "..."]),
+    ("long-env", changed(run={**GOOD["run"], "env": LONG}), [], ["unknown env 'xxx", "..."]),
+    # a float sampler over an integer setting would fail every trial
+    ("uniform-seed", changed(search={"seed": {"uniform": [0, 100]}}), [], ["uniform", "randint"]),
+    ("uniform-steps", changed(search={"steps": {"uniform": [1000, 3000]}}), [], ["randint"]),
+    (
+        "loguniform-eval-every",
+        changed(search={"eval_every": {"loguniform": [100, 1000]}}),
+        [],
+        ["loguniform samples floats and eval_every takes integers", "randint"],
+    ),
+    (
+        "uniform-trpo-steps-per-worker",
+        changed(
+            run={"agent": "trpo", "env": "CartPole-v1", "steps": 2000},
+            search={"hparams.steps_per_worker": {"uniform": [256, 1024]}},
+        ),
+        [],
+        ["hparams.steps_per_worker takes integers", "randint"],
+    ),
+    # a name must keep the sweep dir inside --out-dir
+    ("name-parent", changed(name="../escaped"), [], ["name '../escaped' is not a folder name"]),
+    ("name-nested", changed(name="a/b"), [], ["name 'a/b' is not a folder name"]),
+    ("name-dot", changed(name="."), [], ["is not a folder name"]),
+    ("name-empty", changed(name=""), [], ["name '' is not a folder name"]),
+    ("name-too-long", changed(name="n" * 256), [], ["is not a folder name", "255 bytes"]),
+    ("name-newline", changed(name="a\nb"), [], ["name 'a\\nb' is not a folder name"]),
+    ("flag-name-parent", GOOD, ["--name", ".."], ["--name '..' is not a folder name"]),
+    ("flag-name-empty", GOOD, ["--name", ""], ["--name '' is not a folder name"]),
+    ("flag-name-long", GOOD, ["--name", "é" * 128], ["--name 'ééé", "255 bytes"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "sweep", "args", "expected"), SWEEP_CASES, ids=[c[0] for c in SWEEP_CASES]
+)
+def test_bad_sweep_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, case: str, sweep: dict[str, Any] | str, args: list[str], expected: list[str]
+) -> None:
+    path = tmp_path / "in" / f"{case}.yaml"
+    path.parent.mkdir()
+    path.write_text(sweep if isinstance(sweep, str) else yaml.safe_dump(sweep))
+    out = tmp_path / "out" / "sweeps"
+    out.mkdir(parents=True)
+    absolute = tmp_path / "absolute"
+    before = tree_digest(tmp_path)
+    done = run_main("sweep", str(path), "--out-dir", str(out), *args)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rlkit: "), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert len(lines[0]) < READABLE, lines[0][:2000]
+    for fragment in expected:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert tree_digest(tmp_path) == before, "a refused sweep wrote or changed files"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"] and not absolute.exists()
+
+
+def test_an_absolute_name_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    path = tmp_path / "abs.yaml"
+    path.write_text(yaml.safe_dump(changed(name=str(target))))
+    done = run_main("sweep", str(path), "--out-dir", str(tmp_path / "sweeps"))
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert f"name '{target}' is not a folder name" in done.stderr
+    assert not target.exists() and not (tmp_path / "sweeps").exists()
+
+
+class Plant:
+    """Unpickled, this creates the file `marker`: what a crafted Tune state could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture()
+def recorded(tmp_path: Path) -> Path:
+    """A sweep dir as rlkit leaves it: sweep.yaml, Tune's files, a sealed state.json."""
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    sweep = load_sweep(path, out_dir=tmp_path / "sweeps")
+    write_new_sweep_dir(sweep)
+    tune = sweep.directory / "tune"
+    (tune / "trial-00000").mkdir(parents=True)
+    (tune / "tuner.pkl").write_bytes(pickle.dumps({"an": "honest state"}))
+    (tune / "experiment_state-2026-12-03_10-00-00.json").write_text("{}")
+    (tune / "trial-00000" / "result.json").write_text("{}\n")
+    record_state(sweep.directory)
+    return sweep.directory
+
+
+def payload(directory: Path) -> bytes:
+    return pickle.dumps(Plant(directory.parent / "pwned"))
+
+
+def replace_tuner(directory: Path) -> None:
+    (directory / "tune" / "tuner.pkl").write_bytes(payload(directory))
+
+
+def add_trial_pickle(directory: Path) -> None:
+    checkpoint = directory / "tune" / "trial-00000" / "checkpoint_000000"
+    checkpoint.mkdir()
+    (checkpoint / "data.pkl").write_bytes(payload(directory))
+
+
+def link_tuner(directory: Path) -> None:
+    outside = directory.parent / "outside.pkl"
+    outside.write_bytes(payload(directory))
+    (directory / "tune" / "tuner.pkl").unlink()
+    (directory / "tune" / "tuner.pkl").symlink_to(outside)
+
+
+def link_tune_dir(directory: Path) -> None:
+    crafted = directory.parent / "crafted-tune"
+    shutil.copytree(directory / "tune", crafted)
+    (crafted / "tuner.pkl").write_bytes(payload(directory))
+    shutil.rmtree(directory / "tune")
+    (directory / "tune").symlink_to(crafted)
+
+
+def forge_record(directory: Path) -> None:
+    """The attacker rewrites the digests to match the crafted file; the seal stays."""
+    replace_tuner(directory)
+    record = json.loads((directory / STATE_RECORD).read_text())
+    digest = hashlib.sha256((directory / "tune" / "tuner.pkl").read_bytes()).hexdigest()
+    record["files"]["tune/tuner.pkl"] = digest
+    (directory / STATE_RECORD).write_text(json.dumps(record))
+
+
+def seal_with_another_key(directory: Path) -> None:
+    """The attacker seals the crafted state with a key of their own."""
+    replace_tuner(directory)
+    mine = os.environ["RLKIT_SWEEP_KEY_FILE"]
+    os.environ["RLKIT_SWEEP_KEY_FILE"] = str(directory.parent / "their.key")
+    try:
+        record_state(directory)
+    finally:
+        os.environ["RLKIT_SWEEP_KEY_FILE"] = mine
+
+
+def edit_sweep_file(directory: Path) -> None:
+    sweep = directory / "sweep.yaml"
+    sweep.write_text(sweep.read_text().replace("env: rlkit/GridWorld-v0", "env: evil:Env-v0"))
+
+
+def remove_key(directory: Path) -> None:
+    replace_tuner(directory)
+    Path(os.environ["RLKIT_SWEEP_KEY_FILE"]).unlink()
+
+
+def open_key(directory: Path) -> None:
+    Path(os.environ["RLKIT_SWEEP_KEY_FILE"]).chmod(0o644)
+
+
+UNTRUSTED: list[tuple[str, Callable[[Path], None], str]] = [
+    ("no-record", lambda d: (replace_tuner(d), (d / STATE_RECORD).unlink()), "no state.json"),
+    ("replaced-pickle", replace_tuner, "tune/tuner.pkl changed since rlkit recorded it"),
+    ("added-pickle", add_trial_pickle, "checkpoint_000000/data.pkl is not in state.json"),
+    ("symlinked-pickle", link_tuner, "tune/tuner.pkl is a symbolic link"),
+    ("symlinked-tune-dir", link_tune_dir, "tune is a symbolic link"),
+    ("damaged-record", lambda d: (d / STATE_RECORD).write_text("{not json"), "is damaged"),
+    ("forged-record", forge_record, "state.json was not sealed with your sweep key"),
+    ("another-key", seal_with_another_key, "was not sealed with your sweep key"),
+    ("edited-sweep-file", edit_sweep_file, "sweep.yaml changed since rlkit recorded it"),
+    ("no-key", remove_key, "your sweep key"),
+    ("key-open-to-others", open_key, "open to other users (mode 644)"),
+]
+
+
+@pytest.mark.parametrize(("case", "tamper", "expected"), UNTRUSTED, ids=[c[0] for c in UNTRUSTED])
+def test_resume_refuses_state_rlkit_did_not_write(
+    recorded: Path, sweep_key: Path, case: str, tamper: Callable[[Path], None], expected: str
+) -> None:
+    key = sweep_key.read_bytes()
+    try:
+        tamper(recorded)
+        before = tree_digest(recorded)
+        done = run_main("sweep", "--resume", str(recorded))
+    finally:  # the session's key, as it was, for the tests after this one
+        sweep_key.write_bytes(key)
+        sweep_key.chmod(0o600)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rlkit: "), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert expected in lines[0], lines[0]
+    if case != "key-open-to-others":
+        assert "start the sweep again in a new dir, or add --trust-state" in lines[0]
+    assert not (recorded.parent / "pwned").exists(), "the crafted pickle was unpickled"
+    assert tree_digest(recorded) == before, "a refused --resume changed the sweep dir"
+
+
+def test_the_crafted_pickle_is_real_trust_state_unpickles_it(recorded: Path) -> None:
+    """The control: told --trust-state, rlkit hands the dir to Tune, which unpickles
+    tuner.pkl and so runs the planted code (the refusals above are what stops it)."""
+    replace_tuner(recorded)
+    done = run_cli("sweep", "--resume", str(recorded), "--trust-state", cwd=recorded.parent)
+    assert (recorded.parent / "pwned").exists(), done.stderr[-2000:]
+
+
+def test_trust_state_without_resume_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    done = run_main("sweep", str(path), "--trust-state", "--out-dir", str(tmp_path / "s"))
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "--trust-state goes with --resume" in done.stderr
+    assert not (tmp_path / "s").exists()
+
+
+# ---------------------------------------------------------------- controls
+# What shows that the refusals above refuse something real.
+
+
+def test_the_lock_goes_with_its_holder_even_after_kill_9(bases: Bases, tmp_path: Path) -> None:
+    run_dir = copy_run(bases.qlearning, tmp_path)
+    holder = start_holder(run_dir)
+    try:
+        with pytest.raises(
+            UserError, match=rf"in use by another rlkit process \(pid {holder.pid}\)"
+        ):
+            RunLock.acquire(run_dir)
+    finally:
+        holder.kill()  # SIGKILL: no handler runs, the OS drops the lock
+        holder.wait()
+    RunLock.acquire(run_dir).release()
+    assert (run_dir / LOCK_FILE).read_text().strip() == str(os.getpid())
+
+
+def test_trust_modules_imports_what_the_run_dir_names(bases: Bases, tmp_path: Path) -> None:
+    """The module refused in `eval-module-inside-run-dir` is real: with --trust-modules,
+    eval imports it (it leaves its marker) and evaluates the run."""
+    run_dir = copy_run(bases.qlearning, tmp_path)
+    (run_dir / "planted.py").write_text(PLANTED)
+    edit_config(run_dir, env="planted:FrozenLake-v1")
+    done = run_cli("eval", str(run_dir), "--episodes", "2", "--trust-modules", cwd=run_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (run_dir / "pwned").exists()
+    assert "2 episodes: return mean" in done.stdout
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_and_kept(bases: Bases, tmp_path: Path) -> None:
+    """--resume falls back to the newest checkpoint that loads, says why it skipped the
+    newer one, and keeps it aside (renamed) where neither pruning nor loading will meet it."""
+    run_dir = copy_run(bases.qlearning, tmp_path)
+    damaged = newest(run_dir)
+    damaged.write_bytes(damaged.read_bytes()[:300])
+    previous = list_checkpoints(run_dir / "checkpoints")[-2]
+    done = run_cli("eval", str(run_dir), "--episodes", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"skipped checkpoints/{damaged.name}: it is truncated or corrupted" in done.stderr
+    assert damaged.exists(), "eval changes nothing in the run dir"
+    done = run_cli("run", "--resume", str(run_dir), "--steps", "22000", "--no-progress")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"kept as {damaged.name}.damaged" in done.stderr
+    assert f"from step {int(previous.stem.split('-')[1])} ({previous.name})" in done.stderr
+    assert (damaged.parent / f"{damaged.name}.damaged").is_file()
+    assert newest(run_dir).name == "step-000000022000.pt"
