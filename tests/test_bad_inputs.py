@@ -32,8 +32,10 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -1400,3 +1402,31 @@ def test_a_damaged_newest_checkpoint_is_skipped_and_kept(bases: Bases, tmp_path:
     assert f"from step {int(previous.stem.split('-')[1])} ({previous.name})" in done.stderr
     assert (damaged.parent / f"{damaged.name}.damaged").is_file()
     assert newest(run_dir).name == "step-000000022000.pt"
+
+
+def test_a_second_resume_of_a_running_run_is_refused(bases: Bases, tmp_path: Path) -> None:
+    """Two real `--resume`s of one run dir: the second is refused, naming the first's pid,
+    and the first goes on writing the one metrics file (before: both ran, and one wrote
+    to a file the other had replaced)."""
+    run_dir = copy_run(bases.qlearning, tmp_path)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "rlkit", "run", "--resume", str(run_dir), "--steps", "5000000",
+         "--no-progress"],
+        env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        lock = run_dir / LOCK_FILE
+        while time.monotonic() < deadline and not (
+            lock.is_file() and lock.read_text().strip() == str(first.pid)
+        ):
+            assert first.poll() is None, first.communicate()[1][-2000:]
+            time.sleep(0.1)
+        second = run_cli("run", "--resume", str(run_dir), "--steps", "6000000")
+        assert_user_error(second, f"is in use by another rlkit process (pid {first.pid})")
+    finally:
+        first.send_signal(signal.SIGINT)
+        _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 130, stderr[-2000:]
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").open()]
+    assert steps == sorted(steps) and steps[-1] > 20_000
