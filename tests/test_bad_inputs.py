@@ -435,6 +435,36 @@ PARSE_CASES: dict[str, Parse] = {
         ("a 'episode/return' value at step 7 is not a number ('high')",),
         damage=lambda run: metrics_line(run, b'{"step": 7, "episode/return": "high"}'),
     ),
+    # more of the same kind
+    "eval-seed-negative": Parse(("eval", "{run}", "--seed", "-1"), ("--seed", "0 or a positive")),
+    "plot-smooth-zero": Parse(("plot", "{run}", "--smooth", "0"), ("--smooth",)),
+    "list-unknown": Parse(("list", "foo"), ("invalid choice: 'foo'",)),
+    "set-env-kwargs-scalar": Parse((*RUN, "--set", "env_kwargs=5"), ("must be a mapping",)),
+    "set-eval-every-zero": Parse((*RUN, "--set", "eval_every=0"), ("eval_every must be greater",)),
+    "set-deep-nesting": Parse((*RUN, "--set", "env_kwargs=" + "[" * 3000), ("nested too deeply",)),
+    "address-not-an-address": Parse((*RUN, "--address", "notaport"), ("not a Ray address",)),
+    "env-very-long": Parse((*RUN[:3], "x" * 3000), ("unknown env 'xxx", "...")),
+    "config-steps-float": Parse(
+        ("run", "--config", "{tmp}/c.yaml"),
+        ("steps must be an integer (got 1000.0)",),
+        files={"c.yaml": "agent: qlearning\nenv: FrozenLake-v1\nsteps: 1.0e3\n"},
+    ),
+    "config-gamma-string": Parse(
+        ("run", "--config", "{tmp}/c.yaml"),
+        ("gamma must be a number (got '0.9')",),
+        files={"c.yaml": "agent: qlearning\nenv: FrozenLake-v1\nhparams: {gamma: '0.9'}\n"},
+    ),
+    "eval-checkpoint-folder": Parse(
+        ("eval", "{run}", "--checkpoint", "{run}/checkpoints"), ("not a checkpoint of this run",)
+    ),
+    "resume-a-file": Parse(
+        ("run", "--resume", "{run}/config.yaml"), ("is not an rlkit run directory",)
+    ),
+    "plot-metrics-folder": Parse(
+        ("plot", "{run}", "-o", "{tmp}/c.png"),
+        ("has no metrics.jsonl",),
+        damage=lambda run: ((run / "metrics.jsonl").unlink(), (run / "metrics.jsonl").mkdir()),
+    ),
     # sweeps: the command line
     "sweep-neither-file-nor-resume": Parse(("sweep",), ("give a sweep FILE or --resume",)),
     "sweep-resume-not-a-sweep": Parse(("sweep", "--resume", "{tmp}"), ("not a sweep dir",)),
