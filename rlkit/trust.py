@@ -23,6 +23,11 @@ someone else could make rlkit run code. From a run dir, rlkit imports a module o
    zero-argument functions a `module:function:Id` would call with rlkit's own command line
    (`pytest:main:X` would collect the run dir's files as tests, running them).
 
+The agent and a plugin env (`rlkit.envs`, `gymnasium.envs` entry points) that a run dir
+names by name come from entry points, which Python also finds in distributions beside
+modules (a `*.dist-info` folder in the current directory): their distribution must have
+been found in the installation too (rule 3), or declare the same entry point.
+
 Anything else is a one-line UserError; `--trust-modules` (`trust_modules=True`) skips the
 check, for a run dir you trust. Commands that take the user's own input (`rlkit run
 --env`, `--config FILE`, sweeps) import what they name: that is the user's choice.
@@ -64,7 +69,17 @@ def named_modules(settings: Any) -> list[tuple[str, str]]:
 
 
 def check_run_modules(run_dir: Path, settings: Any) -> None:
-    """UserError, one line, unless every module the run dir names may be imported."""
+    """UserError, one line, unless every module the run dir names may be imported, and
+    the agent and env plugins it names come from installed distributions."""
+    for point, where in _named_plugins(settings):
+        if _installed_points(point.group).get(point.name) != point.value:
+            place = "?" if point.dist is None else str(point.dist.locate_file(""))
+            raise UserError(
+                f"{shorten(run_dir / 'config.yaml', 200)} names {where}, a plugin "
+                f"({shorten(point.value)}) that no package of the Python installation declares "
+                f"(it comes from {shorten(place, 120)}); {RULE}; if you trust this run dir, "
+                "add --trust-modules"
+            )
     for module, where in named_modules(settings):
         problem = module_problem(module, run_dir)
         if problem is not None:
@@ -73,6 +88,35 @@ def check_run_modules(run_dir: Path, settings: Any) -> None:
                 f"'{shorten(module)}' {problem}; {RULE}; if you trust this run dir, add "
                 "--trust-modules"
             )
+
+
+def _named_plugins(settings: Any) -> list[tuple[importlib.metadata.EntryPoint, str]]:
+    """The entry points a run's agent and (plugin) env come from: importing them runs
+    their package's code, so their distributions must be installed ones (rule 3)."""
+    from rlkit.registry import AGENT_GROUP, ENV_GROUP, GYMNASIUM_ENV_GROUP
+
+    found = []
+    for point in importlib.metadata.entry_points(group=AGENT_GROUP):
+        if point.name == settings.agent:
+            found.append((point, f"agent '{shorten(settings.agent)}'"))
+    if ":" not in settings.env:
+        namespace = settings.env.split("/")[0] if "/" in settings.env else None
+        for group in (ENV_GROUP, GYMNASIUM_ENV_GROUP):
+            for point in importlib.metadata.entry_points(group=group):
+                if point.name in (settings.env, namespace):
+                    found.append((point, f"env '{shorten(settings.env)}'"))
+    return found
+
+
+def _installed_points(group: str) -> dict[str, str]:
+    """Entry point name -> value in `group`, of the distributions found in the installation
+    (rule 3's folders) only."""
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions(path=_installed_entries()):
+        for point in dist.entry_points:
+            if point.group == group:
+                found.setdefault(point.name, point.value)
+    return found
 
 
 def module_problem(name: str, run_dir: Path) -> str | None:

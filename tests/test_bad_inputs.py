@@ -667,15 +667,28 @@ def truncate_newest(run_dir: Path) -> None:
     path.write_bytes(path.read_bytes()[:300])
 
 
+PLANTED_ENTRY_POINTS = """[rlkit.agents]
+plantedagent = planted:Agent
+
+[rlkit.envs]
+planted/Env-v0 = planted:Env
+"""
+
+
 def plant(where: str, *config: tuple[str, Any]) -> Callable[[Path], None]:
-    """Damage: a module `planted` (and package `minigrid`) in the run dir or beside it,
-    and the config naming what `config` says."""
+    """Damage: a module `planted`, a package `minigrid` and a distribution `planted` that
+    declares an agent and an env plugin, in the run dir or beside it; and the config
+    naming what `config` says."""
 
     def damage(run_dir: Path) -> None:
         folder = run_dir if where == "run" else run_dir.parent
         (folder / "planted.py").write_text(PLANTED)
         (folder / "minigrid").mkdir()
         (folder / "minigrid" / "__init__.py").write_text(PLANTED)
+        info = folder / "planted-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: planted\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(PLANTED_ENTRY_POINTS)
         edit_config(run_dir, **dict(config))
 
     return damage
@@ -987,6 +1000,29 @@ PROCESS_CASES: dict[str, Process] = {
             damage=plant("parent", ("env", "minigrid:MiniGrid-Empty-5x5-v0")),
         ),
         ("module 'minigrid' is shadowed: import would load", "not the installed"),
+    ),
+    "eval-agent-from-a-planted-distribution": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "run",
+            cwd="parent",
+            damage=plant("parent", ("agent", "plantedagent")),
+        ),
+        (
+            "names agent 'plantedagent', a plugin (planted:Agent) that no package of the Python "
+            "installation declares",
+        ),
+    ),
+    "eval-env-from-a-planted-distribution": Process(
+        on_copy(
+            "qlearning",
+            "eval",
+            "run",
+            cwd="parent",
+            damage=plant("parent", ("env", "planted/Env-v0")),
+        ),
+        ("names env 'planted/Env-v0', a plugin (planted:Env) that no package",),
     ),
     "resume-module-on-pythonpath": Process(
         on_copy(
