@@ -11,11 +11,13 @@ someone else could make rlkit run code. From a run dir, rlkit imports a module o
    system's finders (they only search folders and installed mappings), each further part
    in its parent's folders (a package whose submodules appear only when its own code
    runs is refused);
-3. it is found in the Python installation: through a `sys.path` folder inside the
-   installation (the standard library, site-packages, the user's site-packages), one a
-   `.pth` file of site-packages adds, or an installed finder (editable installs), never
-   through the current directory, PYTHONPATH or another folder; and a plain `import`
-   would load that same file (nothing earlier on `sys.path` shadows it);
+3. it is found through a `sys.path` folder that the run dir does not control: not the
+   current directory (`python -m rlkit` puts it first on `sys.path`; a run dir unpacked
+   there brings its neighbours), not the run dir's parent folder, nor a folder inside
+   the run dir; site-packages, the standard library, PYTHONPATH folders you set and the
+   folders `.pth` files add count, and so do installed finders (editable installs); and a
+   plain `import` would load that same file (nothing in the current directory shadows
+   it);
 4. none of its files or folders lies inside the run dir;
 5. its top-level package belongs to an installed env package: `gymnasium`, or a
    distribution that requires gymnasium or declares a `gymnasium.envs` or `rlkit.envs`
@@ -24,9 +26,10 @@ someone else could make rlkit run code. From a run dir, rlkit imports a module o
    (`pytest:main:X` would collect the run dir's files as tests, running them).
 
 The agent and a plugin env (`rlkit.envs`, `gymnasium.envs` entry points) that a run dir
-names by name come from entry points, which Python also finds in distributions beside
-modules (a `*.dist-info` folder in the current directory): their distribution must have
-been found in the installation too (rule 3), or declare the same entry point.
+names by name come from entry points, which Python finds in distributions wherever it
+finds modules (a `*.dist-info` folder in the current directory declares its own): the
+entry point must also be declared, with the same value, by a distribution found through
+the folders of rule 3.
 
 Anything else is a one-line UserError; `--trust-modules` (`trust_modules=True`) skips the
 check, for a run dir you trust. Commands that take the user's own input (`rlkit run
@@ -40,10 +43,8 @@ import importlib.metadata
 import importlib.util
 import os
 import re
-import site
 import sys
 from collections.abc import Iterable
-from functools import lru_cache
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import Any
@@ -72,11 +73,12 @@ def check_run_modules(run_dir: Path, settings: Any) -> None:
     """UserError, one line, unless every module the run dir names may be imported, and
     the agent and env plugins it names come from installed distributions."""
     for point, where in _named_plugins(settings):
-        if _installed_points(point.group).get(point.name) != point.value:
+        if _trusted_points(point.group, run_dir).get(point.name) != point.value:
             place = "?" if point.dist is None else str(point.dist.locate_file(""))
             raise UserError(
                 f"{shorten(run_dir / 'config.yaml', 200)} names {where}, a plugin "
-                f"({shorten(point.value)}) that no package of the Python installation declares "
+                f"({shorten(point.value)}) that no package outside the run dir and the current "
+                f"directory declares "
                 f"(it comes from {shorten(place, 120)}); {RULE}; if you trust this run dir, "
                 "add --trust-modules"
             )
@@ -108,11 +110,11 @@ def _named_plugins(settings: Any) -> list[tuple[importlib.metadata.EntryPoint, s
     return found
 
 
-def _installed_points(group: str) -> dict[str, str]:
-    """Entry point name -> value in `group`, of the distributions found in the installation
-    (rule 3's folders) only."""
+def _trusted_points(group: str, run_dir: Path) -> dict[str, str]:
+    """Entry point name -> value in `group`, of the distributions found through the
+    folders of rule 3 only."""
     found: dict[str, str] = {}
-    for dist in importlib.metadata.distributions(path=_installed_entries()):
+    for dist in importlib.metadata.distributions(path=_trusted_entries(run_dir)):
         for point in dist.entry_points:
             if point.group == group:
                 found.setdefault(point.name, point.value)
@@ -133,9 +135,12 @@ def module_problem(name: str, run_dir: Path) -> str | None:
         spec = None
     if spec is None:
         return None  # not importable at all: the import says so in its own one line
-    installed = _find(top, _installed_entries())
+    installed = _find(top, _trusted_entries(run_dir))
     if installed is None:
-        return f"is found outside the Python installation ({_where(spec)})"
+        return (
+            f"is found only in the current directory or beside the run dir ({_where(spec)}), "
+            "not in an installed place"
+        )
     if _locations(installed) != _locations(spec):
         return (
             f"is shadowed: import would load {_where(spec)}, not the installed {_where(installed)}"
@@ -194,46 +199,21 @@ def _inside(run_dir: Path, places: Iterable[str]) -> str | None:
     return None
 
 
-def _installed_entries() -> list[str]:
-    """The `sys.path` folders of the Python installation (see rule 3), in order."""
-    roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    site_dirs = list(site.getsitepackages())
-    if site.ENABLE_USER_SITE:
-        site_dirs.append(site.getusersitepackages())
-    roots.update(os.path.realpath(folder) for folder in site_dirs)
-    added = _pth_entries(tuple(site_dirs))
+def _trusted_entries(run_dir: Path) -> list[str]:
+    """The `sys.path` folders of rule 3, in order: all but the current directory, the run
+    dir's parent and folders inside the run dir."""
+    cwd = os.path.realpath(os.getcwd())
+    root = os.path.realpath(run_dir)
+    untrusted = {cwd, os.path.dirname(root)}
     kept = []
     for entry in sys.path:
         if not entry:  # '' is the current directory
             continue
         path = os.path.realpath(entry)
-        inside = any(path == root or path.startswith(root + os.sep) for root in roots)
-        if inside or path in added:
-            kept.append(entry)
-    return kept
-
-
-@lru_cache(maxsize=4)
-def _pth_entries(site_dirs: tuple[str, ...]) -> frozenset[str]:
-    """Folders that `.pth` files of site-packages add to sys.path (editable installs)."""
-    found = set()
-    for folder in site_dirs:
-        try:
-            names = sorted(os.listdir(folder))
-        except OSError:
+        if path in untrusted or path == root or path.startswith(root + os.sep):
             continue
-        for name in names:
-            if not name.endswith(".pth"):
-                continue
-            try:
-                lines = Path(folder, name).read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
-                continue
-            for line in lines:
-                line = line.strip()
-                if line and not line.startswith(("#", "import ", "import\t")):
-                    found.add(os.path.realpath(os.path.join(folder, line)))
-    return frozenset(found)
+        kept.append(entry)
+    return kept
 
 
 _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

@@ -394,7 +394,7 @@ PARSE_CASES: dict[str, Parse] = {
     ),
     "resume-env-not-installed": Parse(
         ("run", "--resume", "{run}", "--steps", "30000"),
-        ("module 'tests.flaky_env' is found outside the Python installation",),
+        ("module 'tests.flaky_env' is found only in the current directory or beside the run dir",),
         damage=lambda run: edit_config(run, env="tests.flaky_env:rlkit-test/FlakyGridWorld-v0"),
     ),
     # plot
@@ -979,7 +979,7 @@ PROCESS_CASES: dict[str, Process] = {
             cwd="parent",
             damage=plant("parent", ("env", "planted:FrozenLake-v1")),
         ),
-        ("module 'planted' is found outside the Python installation",),
+        ("module 'planted' is found only in the current directory or beside the run dir",),
     ),
     "eval-wrapper-module-inside-run-dir": Process(
         on_copy(
@@ -1010,8 +1010,8 @@ PROCESS_CASES: dict[str, Process] = {
             damage=plant("parent", ("agent", "plantedagent")),
         ),
         (
-            "names agent 'plantedagent', a plugin (planted:Agent) that no package of the Python "
-            "installation declares",
+            "names agent 'plantedagent', a plugin (planted:Agent) that no package outside the "
+            "run dir and the current directory declares",
         ),
     ),
     "eval-env-from-a-planted-distribution": Process(
@@ -1024,7 +1024,7 @@ PROCESS_CASES: dict[str, Process] = {
         ),
         ("names env 'planted/Env-v0', a plugin (planted:Env) that no package",),
     ),
-    "resume-module-on-pythonpath": Process(
+    "resume-module-beside-run-dir-on-pythonpath": Process(
         on_copy(
             "qlearning",
             "run",
@@ -1035,7 +1035,7 @@ PROCESS_CASES: dict[str, Process] = {
             damage=plant("parent", ("env", "planted:FrozenLake-v1")),
             env=lambda folder: {"PYTHONPATH": str(folder)},
         ),
-        ("module 'planted' is found outside the Python installation",),
+        ("module 'planted' is found only in the current directory or beside the run dir",),
     ),
     # a run dir another process trains in
     "resume-while-another-process-holds-it": Process(
