@@ -966,8 +966,8 @@ PROCESS_CASES: dict[str, Process] = {
             damage=plant("run", ("env", "planted:FrozenLake-v1")),
         ),
         (
-            "names env 'planted:FrozenLake-v1': module 'planted' is found outside the Python "
-            "installation",
+            "names env 'planted:FrozenLake-v1': module 'planted' is found only in the current "
+            "directory or beside the run dir",
             "--trust-modules",
         ),
     ),
