@@ -18,6 +18,7 @@ Q-values are broken at random, so an all-zero table explores evenly.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
@@ -26,6 +27,7 @@ from pydantic import Field
 
 from rlkit.agent import Spaces
 from rlkit.config import StrictModel
+from rlkit.errors import Diverged
 from rlkit.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -65,10 +67,12 @@ def td_update(
     gamma: float,
     alpha: float,
 ) -> float:
-    """Apply one Q-learning update in place; returns the TD error."""
+    """Apply one Q-learning update in place; returns the TD error. A non-finite TD error
+    (the table overflowed) leaves the table as it was: the caller stops the run."""
     bootstrap = 0.0 if terminated else gamma * float(q_table[next_state].max())
     td_error = reward + bootstrap - float(q_table[state, action])
-    q_table[state, action] += alpha * td_error
+    if math.isfinite(td_error):
+        q_table[state, action] += alpha * td_error
     return td_error
 
 
@@ -125,7 +129,7 @@ class QLearning:
             )
             next_state = int(observation) - self._state_offset
             alpha = cfg.learning_rate.value(self.step, total_steps)
-            td_update(
+            td_error = td_update(
                 self.q_table,
                 state,
                 action,
@@ -136,6 +140,8 @@ class QLearning:
                 alpha=alpha,
             )
             self.step += 1
+            if not math.isfinite(td_error):  # Q overflowed: say so, before numpy fails on it
+                raise Diverged(f"the TD error became {td_error}", self.step)
             episode_return += float(reward)
             episode_length += 1
             state = next_state

@@ -31,20 +31,29 @@ def train(agent: str | None = None, **settings: Any) -> TrainResult:
     return _train(agent, **settings)
 
 
-def load(run_dir: str, checkpoint: str | None = None) -> LoadedRun:
-    """Load a run's agent from its latest (or the given) checkpoint; `.agent.act(...)` acts."""
+def load(run_dir: str, checkpoint: str | None = None, *, trust_modules: bool = False) -> LoadedRun:
+    """Load a run's agent from its newest loadable (or the given) checkpoint;
+    `.agent.act(...)` acts. `trust_modules`: see `rlkit.trust`."""
     from rlkit.training import load as _load
 
-    return _load(run_dir, checkpoint)
+    return _load(run_dir, checkpoint, trust_modules=trust_modules)
 
 
 def evaluate(
-    run_dir: str, episodes: int = 100, checkpoint: str | None = None, seed: int | None = None
+    run_dir: str,
+    episodes: int = 100,
+    checkpoint: str | None = None,
+    seed: int | None = None,
+    *,
+    trust_modules: bool = False,
 ) -> EvalStats:
-    """Evaluate a run's agent (its evaluation policy) on fresh episodes."""
+    """Evaluate a run's agent (its evaluation policy) on fresh episodes. `trust_modules`:
+    see `rlkit.trust`."""
     from rlkit.training import evaluate_run
 
-    return evaluate_run(run_dir, episodes=episodes, checkpoint=checkpoint, seed=seed)
+    return evaluate_run(
+        run_dir, episodes=episodes, checkpoint=checkpoint, seed=seed, trust_modules=trust_modules
+    )
 
 
 def __getattr__(name: str) -> Any:

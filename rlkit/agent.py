@@ -98,6 +98,8 @@ class Agent(Protocol):
 def load_agent(name: str) -> Any:
     """Import the named agent plugin (only that one) and check it implements `Agent`."""
     points = agent_entry_points()
+    if not isinstance(name, str):
+        raise UserError(f"agent must be an agent's name (got {shorten(repr(name))})")
     if name not in points:
         installed = ", ".join(sorted(points)) or "none"
         raise UserError(

@@ -22,7 +22,12 @@ MESSAGE_LIMIT = 2000  # characters of an error line, whatever it quotes
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with rlkit's one-line errors."""
+    """argparse with rlkit's one-line errors, and no abbreviated options (`--checkpoint`
+    must never be read as `--checkpoint-every`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         quoted = re.sub(r"'([^']*)'", lambda match: f"'{shorten(match.group(1))}'", message)
@@ -47,6 +52,13 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must be 0 or a positive integer")
     return value
+
+
+TRUST_MODULES_HELP = (
+    "import the modules RUN_DIR's config names (env module:Id, env_wrappers) even where "
+    "rlkit would refuse them: outside the installed env packages, or inside the run dir "
+    "(docs/environments.md); only for a run dir you trust"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,8 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="Ray cluster to run workers on (default: $RAY_ADDRESS, else a local Ray)",
     )
     run.add_argument(
-        "--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint"
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run from its newest checkpoint that loads (newer ones that do not "
+        "are set aside, renamed *.damaged)",
     )
+    run.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="with --resume: continue from this checkpoint of RUN_DIR (newer ones are set "
+        "aside, renamed *.superseded)",
+    )
+    run.add_argument("--trust-modules", action="store_true", help=TRUST_MODULES_HELP)
 
     sweep = commands.add_parser(
         "sweep",
@@ -169,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--video", action="store_true", help="write an MP4 of the first episode into the run dir"
     )
+    evaluate.add_argument("--trust-modules", action="store_true", help=TRUST_MODULES_HELP)
 
     plot = commands.add_parser(
         "plot", help="draw learning curves", description="Plot episode return against steps."
@@ -206,8 +229,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "address": args.address,
     }
+    if args.resume is None and (args.checkpoint is not None or args.trust_modules):
+        given = "--checkpoint" if args.checkpoint is not None else "--trust-modules"
+        raise UserError(f"{given} goes with --resume RUN_DIR (the run to continue)")
     result = train(
-        args.agent, config=args.config, overrides=args.overrides, resume=args.resume, **flags
+        args.agent,
+        config=args.config,
+        overrides=args.overrides,
+        resume=args.resume,
+        checkpoint_file=args.checkpoint,
+        trust_modules=args.trust_modules,
+        **flags,
     )
     if result.interrupted:
         print(
@@ -292,6 +324,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         seed=args.seed,
         video=args.video,
+        trust_modules=args.trust_modules,
     )
     print(json.dumps(stats.as_dict()) if args.json else stats.summary())
     return 0

@@ -30,7 +30,9 @@ from rlkit.errors import UserError, shorten, suggest
 class StrictModel(BaseModel):
     """Base for every config model: unknown keys and loose types are errors."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 class _AnchorRefused(yaml.composer.ComposerError):
@@ -64,13 +66,31 @@ def _load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred lines; /dev/zero is not one
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a config YAML file; a missing, unreadable or malformed file is a UserError."""
+    """Read a config YAML file; a missing, unreadable, huge, non-UTF-8 or malformed file is a
+    UserError."""
     file = Path(path)
     try:
-        text = file.read_text()
+        with open(file, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UserError(
+                f"config file '{shorten(path)}' is larger than {MAX_CONFIG_BYTES >> 20} MiB; "
+                "give a YAML file of settings"
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise UserError(f"config file '{path}' not found; give the path of a YAML file") from None
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"config file '{path}' is not UTF-8 text (byte 0x{error.object[error.start]:02x} "
+            f"at offset {error.start}); save it as UTF-8"
+        ) from None
+    except IsADirectoryError:
+        raise UserError(f"config file '{path}' is a folder; give the path of a YAML file") from None
     except OSError as error:
         raise UserError(f"config file '{path}' cannot be read ({error.strerror})") from None
     try:
@@ -149,6 +169,7 @@ _TYPE_WORDS = {
     "dict_type": "a mapping",
     "model_type": "a mapping",
     "list_type": "a list",
+    "finite_number": "a finite number",
 }
 
 

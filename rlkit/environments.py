@@ -38,7 +38,7 @@ from pydantic import Field
 
 from rlkit.atari import is_atari, register_ale
 from rlkit.config import StrictModel
-from rlkit.errors import UserError, shorten, suggest
+from rlkit.errors import UserError, describe_exception, shorten, suggest
 from rlkit.registry import (
     env_namespace_plugins,
     import_env_module,
@@ -246,8 +246,15 @@ def load_env_wrappers(
             raise UserError(f"{where}: give the wrapper as module:Class")
         try:
             module = importlib.import_module(module_name)
-        except ImportError as error:
-            raise UserError(f"{where}: cannot import module '{module_name}' ({error})") from None
+        except (ImportError, ValueError, TypeError) as error:  # ValueError, TypeError: '.x'
+            raise UserError(
+                f"{where}: cannot import module '{shorten(module_name)}' ({shorten(error)})"
+            ) from None
+        except Exception as error:  # the module's own code failed: say what and where
+            raise UserError(
+                f"{where}: importing module '{shorten(module_name)}' raised "
+                f"{describe_exception(error)}"
+            ) from None
         cls = getattr(module, class_name, None)
         if cls is None:
             names = [name for name in dir(module) if not name.startswith("_")]
@@ -330,17 +337,24 @@ def make_env(
             raise UserError(_env_kwargs_error(env_id, env_kwargs, error)) from None
         if isinstance(error, gym.error.Error):
             raise UserError(f"cannot make env '{env_id}': {shorten(error, 200)}") from None
+        raise UserError(f"cannot make env '{env_id}': {describe_exception(error)}") from None
+    except UserError:
         raise
+    except Exception as error:  # a plugin module that fails to import, a broken constructor
+        raise UserError(f"cannot make env '{env_id}': {describe_exception(error)}") from None
     made = _apply_wrappers(made, wrappers)
     _, name, _ = _split(env_id)
     if name in _SUCCESS_RULES:
         made = ReportSuccess(made, _SUCCESS_RULES[name])
     try:
         made.reset(seed=seed)
-    except _REJECTED as error:
-        if not env_kwargs:
+    except Exception as error:  # bad env_kwargs (a ValueError...), or the env's own bug
+        made.close()
+        if isinstance(error, UserError):
             raise
-        raise UserError(_env_kwargs_error(env_id, env_kwargs, error)) from None
+        if env_kwargs and isinstance(error, _REJECTED):
+            raise UserError(_env_kwargs_error(env_id, env_kwargs, error)) from None
+        raise UserError(f"env '{env_id}' failed to reset: {describe_exception(error)}") from None
     made.action_space.seed(seed)
     made.observation_space.seed(seed)
     return made

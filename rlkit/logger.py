@@ -14,7 +14,9 @@ since the previous report (metrics not logged since then keep their last value).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import sys
 import time
@@ -22,6 +24,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TextIO
+
+from rlkit.errors import Diverged, UserError, shorten
 
 METRICS_FILE = "metrics.jsonl"
 RECENT_EPISODES = 100
@@ -50,33 +54,80 @@ def resolve_wandb_mode(requested: str | None) -> str:
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop rows after `last_step` (a resumed run redoes them), rewriting atomically."""
+    """Drop rows after `last_step` (a resumed run redoes them), rewriting atomically.
+
+    A damaged file (see `read_metrics`) is refused before anything changes; a last line
+    cut short by a crash is dropped.
+    """
     if not path.is_file():
         return
-    kept = []
-    with open(path) as handle:
-        for line in handle:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by kill -9
-            if row.get("step", 0) <= last_step:
-                kept.append(line if line.endswith("\n") else line + "\n")
+    kept = [line + "\n" for line, row in _scan(path) if row["step"] <= last_step]
     temporary = path.with_suffix(".tmp")
-    temporary.write_text("".join(kept))
-    os.replace(temporary, path)
+    try:
+        temporary.write_text("".join(kept))
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Rows of a metrics file, skipping a final line cut short by a crash."""
+    """Rows of a metrics file, skipping a line cut short by a crash (not valid JSON).
+
+    A row that is not UTF-8 text, not a JSON object, or without a numeric `step` is a
+    UserError naming the file and line: the file was damaged, and a plot or a resume
+    built on a guess at it would mislead.
+    """
+    return [row for _, row in _scan(path)]
+
+
+def check_metrics(path: Path) -> None:
+    """UserError, one line, if the metrics file at `path` (if any) is damaged."""
+    if path.is_file():
+        _scan(path)
+
+
+def _scan(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(line, row) of each row of a metrics file; see `read_metrics`."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"'{path}' cannot be read ({error.strerror})") from None
     rows = []
-    with open(path) as handle:
-        for line in handle:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError(_damaged(path, number, "is not UTF-8 text")) from None
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by kill -9
+        problem = _row_problem(row)
+        if problem is not None:
+            raise UserError(_damaged(path, number, problem))
+        rows.append((line, row))
     return rows
+
+
+def _row_problem(row: Any) -> str | None:
+    if not isinstance(row, dict):
+        return f"is a JSON {type(row).__name__}, not an object"
+    if "step" not in row:
+        return "has no step"
+    step = row["step"]
+    if isinstance(step, bool) or not isinstance(step, int | float) or not math.isfinite(step):
+        return f"has a step that is not a number ({shorten(repr(step))})"
+    return None
+
+
+def _damaged(path: Path, number: int, problem: str) -> str:
+    return (
+        f"'{path}' line {number} {problem}; every line of a metrics file is a JSON object "
+        "with a numeric step (the file was changed or damaged: remove or fix that line)"
+    )
 
 
 class Logger:
@@ -127,9 +178,21 @@ class Logger:
             )
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        """Write one row of metrics at `step` to every sink."""
+        """Write one row of metrics at `step` to every sink; a non-finite value raises
+        `Diverged` instead (the row is not written)."""
+        for name, value in metrics.items():
+            number = float(value)
+            if not math.isfinite(number):
+                raise Diverged(f"{name} became {number}", step)
         row = {"step": step, "wall_time": round(time.time(), 3), **metrics}
-        self._metrics.write(json.dumps(row) + "\n")
+        try:
+            self._metrics.write(json.dumps(row) + "\n")
+        except OSError as error:  # a full disk: one line, and the run stops
+            raise UserError(
+                f"cannot write '{self.run_dir / METRICS_FILE}' ({error.strerror}); the run "
+                "stopped and its checkpoints are kept; free some space (or lift the limit), "
+                f"then continue with: rlkit run --resume {self.run_dir}"
+            ) from None
         if self._wandb is not None:
             self._wandb.log(metrics, step=step)
         if self._report is not None:
@@ -206,7 +269,8 @@ class Logger:
             self._wandb.finish()
             self._wandb = None
         if not self._metrics.closed:
-            self._metrics.close()
+            with contextlib.suppress(OSError):  # what a full disk did not take: the write said so
+                self._metrics.close()
 
 
 def _start_wandb(run_dir: Path, mode: Any, config: dict[str, Any]) -> Any:

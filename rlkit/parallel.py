@@ -122,6 +122,15 @@ def shutdown_ray() -> None:
         loaded.shutdown()
 
 
+def embedded_cpus(address: str | None) -> float | None:
+    """This machine's CPUs when `init_ray(address)` would start an embedded local Ray
+    (none running in this process, no address given): known before Ray starts."""
+    loaded = sys.modules.get("ray")
+    if (loaded is not None and loaded.is_initialized()) or ray_address(address)[0] is not None:
+        return None
+    return float(os.cpu_count() or 1)
+
+
 def cluster_cpus() -> float:
     """CPUs the connected Ray cluster has in total (call after `init_ray`)."""
     import ray

@@ -17,19 +17,22 @@ nothing the learner cannot send again: that is what lets the Ray pool replace a 
 
 Backends (`RunSettings.pool`):
 
-- `inprocess`: the workers are objects in this process and calls run one after another,
-  when their result is asked for (`call_all` at once, in worker order; `submit`ted calls at
-  `wait_any`, in submission order): deterministic, and pdb works. Constructor arguments,
-  call arguments and results are copied through pickle, as Ray copies them, so a worker
-  that changes what it was sent, or keeps what it returned, behaves as it would on Ray.
+- `inprocess`: the workers (at most `MAX_INPROCESS_WORKERS`, 64) are objects in this
+  process and calls run one after another, when their result is asked for (`call_all` at
+  once, in worker order; `submit`ted calls at `wait_any`, in submission order):
+  deterministic, and pdb works. Constructor arguments, call arguments and results are
+  copied through pickle, as Ray copies them, so a worker that changes what it was sent,
+  or keeps what it returned, behaves as it would on Ray.
 - `ray`: one Ray actor per worker, `ray.remote(worker_cls)`, on the embedded local Ray or
   the cluster at `address` (`rlkit.parallel.init_ray`). Each reserves `num_cpus` CPUs, or
   an equal share of the free CPUs when the workers would not all fit (so 4 workers on 2
-  cores, or a second pool beside a first, still start). `call_all` puts its arguments
-  into the object store once for all workers. A worker whose process dies (killed, out
-  of memory, node lost) is replaced by a new actor with the same index and constructor
-  arguments, its lost call is sent again, `restarts` counts it and `on_event` hears of
-  it; after `max_restarts` replacements the pool gives up with WorkerPoolError.
+  cores, or a second pool beside a first, still start), never less than 1/8 CPU: more
+  workers than 8 per free CPU are refused (UserError) before any starts, and before an
+  embedded Ray starts at all. `call_all` puts its arguments into the object store once
+  for all workers. A worker whose process dies (killed, out of memory, node lost) is
+  replaced by a new actor with the same index and constructor arguments, its lost call
+  is sent again, `restarts` counts it and `on_event` hears of it; after `max_restarts`
+  replacements the pool gives up with WorkerPoolError.
 
 Large read-only objects every worker needs (NES's noise table) go in `shared`: they are
 placed once (Ray: once in the object store, read in place by the actors of a node) and
@@ -72,6 +75,9 @@ LostCalls = Literal["resend", "return"]
 EventHandler = Callable[[str], None]
 MAX_RESTARTS = 10
 START_TIMEOUT_S = 120.0
+WORKERS_PER_CPU = 8  # Ray workers per CPU at most: each reserves at least 1/8 CPU
+MIN_CPU_PER_WORKER = 1 / WORKERS_PER_CPU
+MAX_INPROCESS_WORKERS = 64  # in one process, one after another: debugging, tiny runs
 
 
 class WorkerPoolError(RuntimeError):
@@ -154,6 +160,7 @@ def make_pool(
     if num_cpus < 0 or max_restarts < 0:
         raise ValueError(f"num_cpus ({num_cpus}) and max_restarts ({max_restarts}) must be >= 0")
     if backend == "inprocess":
+        check_inprocess_workers(len(worker_kwargs))
         return InProcessPool(worker_cls, worker_kwargs, shared=shared)
     if backend == "ray":
         return RayPool(
@@ -391,6 +398,7 @@ class RayPool(_Pool):
         from rlkit.parallel import cluster_cpus, free_cpus, init_ray, ray_address
 
         self._on_event = on_event or (lambda message: None)
+        check_worker_count(self.size, "ray", address)  # before an embedded Ray starts
         self.startup_seconds = init_ray(address)
         import ray
 
@@ -401,6 +409,7 @@ class RayPool(_Pool):
             where = "started a local Ray" if target is None else f"connected to Ray at {target}"
             self._on_event(f"{where} ({total:g} CPUs) in {self.startup_seconds:.1f} s")
         free = free_cpus()
+        check_ray_workers(self.size, free, total)
         self.cpus_per_worker = _cpu_share(num_cpus, free, self.size)
         if self.cpus_per_worker < num_cpus:
             self._on_event(
@@ -558,11 +567,58 @@ def _cpu_share(wanted: float, free: float, workers: int) -> float:
     """CPUs each worker reserves: `wanted`, or an equal share of `free` when all would not fit.
 
     A reservation is only Ray's scheduling token (a worker may use more), so sharing
-    oversubscribes the CPUs rather than leaving workers waiting for ones that never free up.
+    oversubscribes the CPUs rather than leaving workers waiting for ones that never free up;
+    but never below `MIN_CPU_PER_WORKER` (UserError instead: see `check_ray_workers`).
     """
     if wanted * workers <= free:
         return wanted
-    return max(0.0, int(free / workers * 10_000) / 10_000)  # Ray takes 4 decimals
+    check_ray_workers(workers, free)
+    return max(MIN_CPU_PER_WORKER, int(free / workers * 10_000) / 10_000)  # Ray: 4 decimals
+
+
+def check_ray_workers(
+    workers: int, free: float, total: float | None = None, *, local: bool = False
+) -> None:
+    """UserError, one line, when `workers` Ray workers need more than the `free` CPUs hold
+    at `MIN_CPU_PER_WORKER` each (each is a process with an env and a network)."""
+    room = math.floor(free / MIN_CPU_PER_WORKER + 1e-9)
+    if workers <= room:
+        return
+    if local:
+        cpus = f"the local Ray has this machine's {free:g} CPUs"
+    else:
+        cpus = f"the Ray cluster has {free:g} free CPUs" + (
+            f" of {total:g}" if total is not None else ""
+        )
+    raise UserError(
+        f"--workers {workers}: {cpus}, room for at most {room} workers "
+        f"({WORKERS_PER_CPU} per CPU, each a process with an env and a network); give "
+        f"--workers {max(room, 1)} or fewer, or more CPUs (--address a larger cluster)"
+    )
+
+
+def check_worker_count(workers: int, backend: Backend, address: str | None) -> None:
+    """UserError, one line, for a worker count the pool cannot hold, found before anything
+    starts: over `MAX_INPROCESS_WORKERS` in-process, or over `WORKERS_PER_CPU` per CPU of an
+    embedded Ray not started yet (a cluster's free CPUs are checked once it is joined)."""
+    if backend == "inprocess":
+        check_inprocess_workers(workers)
+        return
+    from rlkit.parallel import embedded_cpus
+
+    cpus = embedded_cpus(address)
+    if cpus is not None:
+        check_ray_workers(workers, cpus, local=True)
+
+
+def check_inprocess_workers(workers: int) -> None:
+    """UserError, one line, for more in-process workers than `MAX_INPROCESS_WORKERS`."""
+    if workers > MAX_INPROCESS_WORKERS:
+        raise UserError(
+            f"--workers {workers}: pool=inprocess takes at most {MAX_INPROCESS_WORKERS} "
+            "workers (they run one after another in this process, each holding an env and "
+            f"a network); give --workers {MAX_INPROCESS_WORKERS} or fewer, or pool=ray"
+        )
 
 
 def _one_line(error: BaseException) -> str:

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from rlkit.errors import UserError, shorten, suggest
+from rlkit.errors import UserError, describe_exception, shorten, suggest
 
 AGENT_GROUP = "rlkit.agents"
 ENV_GROUP = "rlkit.envs"
@@ -183,7 +183,7 @@ def load_env_namespace(plugin: NamespacePlugin) -> list[str]:
     try:
         loaded = getattr(importlib.import_module(module), attr)
     except Exception as error:  # a broken plugin must not crash the CLI with a traceback
-        raise UserError(f"{where} failed to import: {error}") from None
+        raise UserError(f"{where} failed to import: {describe_exception(error)}") from None
     if isinstance(loaded, type) and issubclass(loaded, gymnasium.Env):
         gymnasium.register(id=name, entry_point=plugin.target)  # an unversioned id
     elif callable(loaded):
@@ -241,6 +241,11 @@ def import_env_module(env: str) -> str:
             f"--env {shorten(env)}: cannot import module '{shorten(module)}' "
             f"({shorten(error)}); {ENV_FORMS}"
         ) from None
+    except Exception as error:  # the module's own code failed: say what and where
+        raise UserError(
+            f"--env {shorten(env)}: importing module '{shorten(module)}' raised "
+            f"{describe_exception(error)}; fix the module or give another env"
+        ) from None
     if len(pieces) == 2:
         return env_id
     name = pieces[1]
@@ -255,8 +260,7 @@ def import_env_module(env: str) -> str:
         function()
     except Exception as error:
         raise UserError(
-            f"--env {shorten(env)}: {module}.{name}() raised "
-            f"{type(error).__name__}: {shorten(error)}"
+            f"--env {shorten(env)}: {module}.{name}() raised {describe_exception(error)}"
         ) from None
     if env_id not in gymnasium.registry:
         namespace = env_id.rpartition("/")[0]

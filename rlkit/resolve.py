@@ -30,7 +30,7 @@ from rlkit.agent import check_spaces
 from rlkit.config import StrictModel, load_yaml, merge, split_overrides, validate
 from rlkit.encoders import EncoderSettings, explicit_settings
 from rlkit.environments import EnvFactory, resolve_env_id
-from rlkit.errors import UserError
+from rlkit.errors import UserError, shorten
 from rlkit.logger import resolve_wandb_mode
 from rlkit.seeding import run_seeds
 from rlkit.settings import RunSettings
@@ -128,6 +128,11 @@ def file_layer(path: str | Path) -> tuple[str | None, Layer]:
     data = load_yaml(path)
     origin = f"config file '{path}'"
     agent = data.pop("agent", None)
+    if agent is not None and not isinstance(agent, str):
+        raise UserError(
+            f"{origin}: agent must be an agent's name, a string (got {shorten(repr(agent))}); "
+            "see `rlkit list agents`"
+        )
     hparams = data.pop(HPARAMS, None) or {}
     if not isinstance(hparams, dict):
         raise UserError(f"{origin}: hparams must be a mapping of hyperparameters")

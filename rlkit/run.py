@@ -14,7 +14,7 @@ sets. Agents import this module, never the orchestrator.
 from __future__ import annotations
 
 import json
-import os
+import math
 import sys
 import threading
 import time
@@ -27,10 +27,11 @@ import rlkit
 from rlkit import checkpoint
 from rlkit.atari import is_atari
 from rlkit.environments import EnvFactory, rng_state
+from rlkit.errors import Diverged, UserError
 from rlkit.evaluation import evaluate
 from rlkit.logger import Logger
-from rlkit.pool import LostCalls, WorkerPool, make_pool
-from rlkit.rundir import CONFIG_FILE, RECORD_FILE
+from rlkit.pool import LostCalls, WorkerPool, check_worker_count, make_pool
+from rlkit.rundir import CONFIG_FILE, RECORD_FILE, write_text
 from rlkit.seeding import derive_seed, run_seeds
 from rlkit.settings import RunSettings
 from rlkit.signals import LearningSignals
@@ -136,6 +137,7 @@ class Run:
         is printed and counted in `workers/restarts`.
         """
         settings = self.settings
+        check_worker_count(settings.workers, settings.pool, settings.address)
         seeds = worker_seeds(seed, settings.workers)
         resets = reset_seeds(seeds, agent.step)
         remote = settings.pool == "ray"
@@ -187,9 +189,13 @@ class Run:
         record.setdefault("seeds", {})["workers"] = seeds
         starts = record.setdefault("worker_starts", [])
         starts.append({"step": step, "reset_seeds": resets})
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(record, indent=2))
-        os.replace(temporary, path)
+        try:
+            write_text(path, json.dumps(record, indent=2))
+        except OSError as error:  # a full disk: one line, and the run stops
+            raise UserError(
+                f"cannot write '{path}' ({error.strerror}); free some space (or lift the "
+                f"limit), then continue with: rlkit run --resume {self.run_dir}"
+            ) from None
 
     def end_iteration(self, agent: Any, metrics: dict[str, float] | None = None) -> None:
         """The end of a learning iteration: log `metrics` (if any), advance the progress
@@ -244,13 +250,19 @@ class Run:
             self.save_checkpoint(agent)
 
     def save_checkpoint(self, agent: Any) -> Path:
+        """Write the agent's state as checkpoint `agent.step`; a state holding a non-finite
+        number raises `Diverged` instead, so the last checkpoint written stays a good one."""
+        state = agent.state_dict()
+        where = non_finite(state)
+        if where is not None:
+            raise Diverged(f"the agent's state holds {where}", agent.step)
         payload = {
             "format": 1,
             "rlkit_version": rlkit.__version__,
             "agent_name": self.settings.agent,
             "step": agent.step,
             "episodes": self.logger.episodes,
-            "agent": agent.state_dict(),
+            "agent": state,
             "env_rng": rng_state(self.env),
         }
         path = checkpoint.save(
@@ -260,3 +272,31 @@ class Run:
         self._next_checkpoint = (agent.step // every + 1) * every
         self.last_checkpoint = path
         return path
+
+
+def non_finite(state: Any, path: str = "") -> str | None:
+    """'nan in <key path>' for the first NaN or infinity in an agent's state (floating
+    tensors, arrays and numbers, nested in dicts and lists), or None."""
+    import numpy as np
+    import torch
+
+    if isinstance(state, dict):
+        items: Any = state.items()
+    elif isinstance(state, list | tuple):
+        items = enumerate(state)
+    else:
+        bad: float | None = None
+        if isinstance(state, torch.Tensor) and state.is_floating_point():
+            if not bool(torch.isfinite(state).all()):
+                bad = float(state[~torch.isfinite(state)].flatten()[0])
+        elif isinstance(state, np.ndarray) and np.issubdtype(state.dtype, np.floating):
+            if not bool(np.isfinite(state).all()):
+                bad = float(state[~np.isfinite(state)].flat[0])
+        elif isinstance(state, float) and not math.isfinite(state):
+            bad = state
+        return None if bad is None else f"{bad} in {path or 'it'}"
+    for key, value in items:
+        found = non_finite(value, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None

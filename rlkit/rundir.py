@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import platform
 import subprocess
@@ -14,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import rlkit
-from rlkit.errors import UserError
+from rlkit.errors import UserError, shorten
 from rlkit.settings import RunSettings
 
 CONFIG_FILE = "config.yaml"
 RECORD_FILE = "run.json"
+LOCK_FILE = "run.lock"
 RECORDED_PACKAGES = ("numpy", "gymnasium", "ale-py", "torch", "pydantic", "wandb", "ray")
 
 
@@ -27,10 +30,17 @@ def create_run_dir(settings: RunSettings, env_id: str) -> Path:
     base = Path(settings.out_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = settings.name or f"{settings.agent}-{env_id.replace('/', '-')}-{stamp}"
+    if settings.name is None:
+        name = name[:200]  # a long env id must not make the name too long for the file system
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(f"--out-dir {base}: cannot create it ({error.strerror})") from None
+        raise UserError(
+            f"--out-dir {shorten(base)}: cannot create it ({error.strerror}); "
+            "give a folder you can write to"
+        ) from None
+    if not base.is_dir():
+        raise UserError(f"--out-dir {shorten(base)} is not a folder; give a folder for run dirs")
     for attempt in range(1, 1000):
         candidate = base / (name if attempt == 1 else f"{name}-{attempt}")
         try:
@@ -38,19 +48,76 @@ def create_run_dir(settings: RunSettings, env_id: str) -> Path:
         except FileExistsError:
             if settings.name is not None:
                 raise UserError(
-                    f"--name {settings.name}: '{candidate}' already exists; "
-                    "choose another name or continue it with --resume"
+                    f"--name {shorten(settings.name)}: '{shorten(candidate, 200)}' already "
+                    "exists; choose another name or continue it with --resume"
                 ) from None
             continue
+        except OSError as error:
+            raise UserError(
+                f"--out-dir {shorten(base)}: cannot create a run directory there "
+                f"({error.strerror}); give a folder you can write to"
+            ) from None
         return candidate
-    raise UserError(f"cannot create a run directory under '{base}'")
+    raise UserError(f"cannot create a run directory under '{shorten(base)}'")
+
+
+class RunLock:
+    """A run dir held by the one process that trains in it: `fcntl.flock` on `run.lock`.
+
+    Taken when a run dir is made, and by `--resume` before it changes anything; held for
+    the run's life. The OS drops the lock when the process ends, however it ends (kill -9
+    included), so a stale lock cannot exist. The file holds the holder's pid, which a
+    second process, refused, names.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @classmethod
+    def acquire(cls, run_dir: Path) -> RunLock:
+        path = run_dir / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            raise UserError(
+                f"cannot lock run dir '{shorten(run_dir, 200)}' ({LOCK_FILE}: {error.strerror}); "
+                "give a run dir you can write to"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise UserError(
+                    f"cannot lock run dir '{shorten(run_dir, 200)}' ({error.strerror}); "
+                    "its file system must support file locks"
+                ) from None
+            who = f"pid {holder}" if holder.isdigit() else "pid unknown"
+            raise UserError(
+                f"run dir '{shorten(run_dir, 200)}' is in use by another rlkit process ({who}); "
+                "wait for it to end, or stop it, then try again"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return cls(fd)
+
+    def release(self) -> None:
+        """Give the run dir up (closing the file drops the lock); later calls do nothing."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def write_text(path: Path, text: str) -> None:
     """Write `path` whole or not at all (a temporary file, then a rename)."""
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _git_commit() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -38,4 +39,8 @@ class Schedule(StrictModel):
         progress = min(1.0, step / max(1.0, self.fraction * total_steps))
         if self.kind == "linear":
             return self.start + (self.end - self.start) * progress
-        return float(self.start * (self.end / self.start) ** progress)
+        ratio = self.end / self.start
+        if math.isinf(ratio) or ratio == 0.0:  # 1e-300 to 1e300: interpolate the logarithms
+            span = math.log(self.end) - math.log(self.start)
+            return math.exp(math.log(self.start) + span * progress)
+        return float(self.start * ratio**progress)

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from rlkit.atari import AtariSettings
 from rlkit.config import StrictModel
 from rlkit.environments import EnvWrapper
 
 WandbMode = Literal["offline", "online", "disabled"]
+
+FOLDER_NAME_RULE = "1 to 255 bytes, no '/', '\\' or control characters, not '.' or '..'"
+
+
+def is_folder_name(name: str) -> bool:
+    """`name` names one folder inside its parent (it cannot leave it, or be too long)."""
+    return not (
+        name in ("", ".", "..")
+        or "/" in name
+        or "\\" in name
+        or any(ord(character) < 32 for character in name)
+        or len(name.encode(errors="surrogateescape")) > 255
+    )
 
 
 class RunSettings(StrictModel):
@@ -77,3 +90,10 @@ class RunSettings(StrictModel):
     eval_episodes: PositiveInt = Field(
         default=10, description="episodes per evaluation during training (see eval_every)"
     )
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder_name(cls, name: str | None) -> str | None:
+        if name is not None and not is_folder_name(name):
+            raise ValueError(f"must be one folder name inside out_dir: {FOLDER_NAME_RULE}")
+        return name

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -36,16 +37,25 @@ from rlkit.atari import is_atari
 from rlkit.config import StrictModel, dump_yaml, load_yaml, validate
 from rlkit.encoders import EncoderSettings, describe_parts, dropped_parts
 from rlkit.environments import EnvFactory, set_rng_state
-from rlkit.errors import UserError
+from rlkit.errors import Diverged, UserError, describe_exception, shorten
 from rlkit.evaluation import EvalStats, evaluate
-from rlkit.logger import METRICS_FILE, Logger, Report, truncate_metrics
+from rlkit.logger import METRICS_FILE, Logger, Report, check_metrics, truncate_metrics
 from rlkit.parallel import check_address
+from rlkit.pool import check_worker_count
 from rlkit.resolve import Layer, file_layer, flags_layer, overrides_layer, resolve
 from rlkit.run import CHECKPOINT_DIR, Run
-from rlkit.rundir import CONFIG_FILE, RECORD_FILE, create_run_dir, run_record, write_text
+from rlkit.rundir import (
+    CONFIG_FILE,
+    RECORD_FILE,
+    RunLock,
+    create_run_dir,
+    run_record,
+    write_text,
+)
 from rlkit.seeding import run_seeds
 from rlkit.settings import RunSettings
 from rlkit.signals import LearningSignals
+from rlkit.trust import check_run_modules
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,8 @@ def train(
     overrides: list[str] | tuple[str, ...] = (),
     hparams: dict[str, Any] | None = None,
     resume: str | Path | None = None,
+    checkpoint_file: str | Path | None = None,
+    trust_modules: bool = False,
     report: Report | None = None,
     stop: threading.Event | None = None,
     **flags: Any,
@@ -96,7 +108,10 @@ def train(
     keep_checkpoints, log_every, progress, env_kwargs); `hparams` and `overrides`
     (`"key=value"` strings) set agent hyperparameters. With `resume`, only steps,
     wandb, progress and address (another Ray cluster, e.g. after the first one went
-    away) may be given.
+    away) may be given; it continues from `checkpoint_file` (one of the run's own
+    checkpoints) or else from the newest checkpoint that loads. `trust_modules` lets a
+    resumed run import modules its config names that rlkit would refuse
+    (`rlkit.trust`).
 
     For callers that drive runs (a sweep's trials): `report(step, metrics)` is called at
     least every `log_every` steps and at the end with the recent metrics (see
@@ -111,7 +126,22 @@ def train(
             f"unknown run setting '{unknown[0]}'; accepted: {', '.join(RunSettings.model_fields)}"
         )
     if resume is not None:
-        return _resume(Path(resume), agent, config, overrides, hparams, given, hooks)
+        return _resume(
+            Path(resume),
+            agent,
+            config,
+            overrides,
+            hparams,
+            given,
+            hooks,
+            checkpoint_file=checkpoint_file,
+            trust_modules=trust_modules,
+        )
+    if checkpoint_file is not None:
+        raise UserError(
+            "--checkpoint goes with --resume RUN_DIR (which checkpoint to continue from); "
+            "a new run starts from scratch"
+        )
 
     layers: list[Layer] = []  # lowest first: the file, flags, hparams, --set
     file_agent = None
@@ -137,16 +167,19 @@ def train(
     assert env is not None
     seeds = run_seeds(settings.seed)
     try:
+        # more workers than this machine's pool holds: refused before anything starts
+        check_worker_count(settings.workers, settings.pool, settings.address)
         if settings.address is not None and settings.pool == "ray":
             check_address(settings.address)  # an unreachable cluster fails before anything starts
         run_dir = create_run_dir(settings, resolved.env_id)
     except BaseException:
         env.close()
         raise
-    saved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
-    write_text(run_dir / CONFIG_FILE, dump_yaml(saved))
-    write_text(run_dir / RECORD_FILE, json.dumps(run_record(seeds, saved), indent=2))
+    lock = RunLock.acquire(run_dir)
     try:
+        saved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
+        write_text(run_dir / CONFIG_FILE, dump_yaml(saved))
+        write_text(run_dir / RECORD_FILE, json.dumps(run_record(seeds, saved), indent=2))
         learner = agent_cls(
             agent_config,
             observation_space=env.observation_space,
@@ -154,12 +187,28 @@ def train(
             seed=seeds["agent"],
         )
         return _execute(learner, settings, saved, run_dir, env, hooks=hooks)
-    except UserError:
-        # refused before anything was learned (e.g. a replay buffer too big for memory):
-        # the run directory made a moment ago holds nothing worth keeping
-        if not checkpoint.list_checkpoints(run_dir / CHECKPOINT_DIR):
+    except (UserError, OSError) as error:
+        # refused before anything was learned (e.g. a replay buffer too big for memory,
+        # more workers than the machine holds): the run directory made a moment ago holds
+        # nothing worth keeping
+        if not _learned_anything(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(error, OSError):  # writing config.yaml or run.json: a full disk
+            raise UserError(
+                f"cannot write the run dir '{run_dir}' ({error.strerror}); "
+                "give an --out-dir with space"
+            ) from None
         raise
+    finally:
+        lock.release()
+
+
+def _learned_anything(run_dir: Path) -> bool:
+    """The run dir holds a checkpoint or metric rows (a failed run keeps them)."""
+    metrics = run_dir / METRICS_FILE
+    return bool(checkpoint.list_checkpoints(run_dir / CHECKPOINT_DIR)) or (
+        metrics.is_file() and metrics.stat().st_size > 0
+    )
 
 
 def _resume(
@@ -170,6 +219,9 @@ def _resume(
     hparams: dict[str, Any] | None,
     given: dict[str, Any],
     hooks: _Hooks,
+    *,
+    checkpoint_file: str | Path | None,
+    trust_modules: bool,
 ) -> TrainResult:
     changed = [f"--{key.replace('_', '-')}" for key in given if key not in RESUME_MAY_CHANGE]
     if config is not None:
@@ -181,43 +233,80 @@ def _resume(
             f"--resume continues a run with its saved config; {changed[0]} cannot be changed "
             "(only --steps, --wandb, --no-progress and --address can)"
         )
-    settings, agent_config, agent_cls = read_run(run_dir)
+    settings, agent_config, agent_cls = read_run(run_dir, trust_modules=trust_modules)
     if agent is not None and agent != settings.agent:
         raise UserError(f"--resume {run_dir}: that run is agent '{settings.agent}', not '{agent}'")
-    path = _newest_checkpoint(run_dir)
-    saved = checkpoint.load(path)
+    chosen = None if checkpoint_file is None else _run_checkpoint(run_dir, checkpoint_file)
     update = {key: value for key, value in given.items() if key in RESUME_MAY_CHANGE}
     settings = settings.model_copy(update=update)
     if "address" in update:
         check_address(settings.address)  # before anything in the run dir changes
-    if saved["step"] >= settings.steps:
-        raise UserError(
-            f"--resume {run_dir}: the run already reached {saved['step']} of "
-            f"{settings.steps} steps; "
-            f"give --steps larger than {saved['step']} to train further"
-        )
+    check_metrics(run_dir / METRICS_FILE)  # a damaged file is refused before anything changes
     env = EnvFactory.for_run(settings)(run_seeds(settings.seed)["env"])
-    set_rng_state(env, saved["env_rng"])
-    learner = agent_cls(
-        agent_config,
-        observation_space=env.observation_space,
-        action_space=env.action_space,
-        seed=run_seeds(settings.seed)["agent"],
-    )
-    learner.load_state_dict(saved["agent"])
-    resolved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
-    write_text(run_dir / CONFIG_FILE, dump_yaml(resolved))
-    truncate_metrics(run_dir / METRICS_FILE, saved["step"])
-    print(f"rlkit: resuming {run_dir} from step {saved['step']} ({path.name})", file=sys.stderr)
-    return _execute(
-        learner,
-        settings,
-        resolved,
-        run_dir,
-        env,
-        episodes=int(saved.get("episodes", 0)),
-        hooks=hooks,
-    )
+    try:
+        learner = agent_cls(
+            agent_config,
+            observation_space=env.observation_space,
+            action_space=env.action_space,
+            seed=run_seeds(settings.seed)["agent"],
+        )
+        found = _restore(run_dir, settings, learner, chosen, env=env)
+        step = int(found.saved["step"])
+        if step >= settings.steps:
+            raise UserError(
+                f"--resume {run_dir}: the run already reached {step} of {settings.steps} "
+                f"steps; give --steps larger than {step} to train further"
+            )
+        lock = RunLock.acquire(run_dir)
+    except BaseException:
+        env.close()
+        raise
+    try:
+        resolved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
+        try:
+            write_text(run_dir / CONFIG_FILE, dump_yaml(resolved))
+            truncate_metrics(run_dir / METRICS_FILE, step)
+        except OSError as error:
+            raise UserError(
+                f"cannot write in '{run_dir}' ({error.strerror}); free some space (or lift "
+                "the limit), then resume again"
+            ) from None
+        for path, reason in found.skipped:
+            aside = _set_aside(path, ".damaged")
+            print(
+                f"rlkit: skipped {_short(path)}: it {reason}; kept as {aside.name}", file=sys.stderr
+            )
+        for path in found.superseded:
+            aside = _set_aside(path, ".superseded")
+            print(
+                f"rlkit: set aside {_short(path)}, newer than the checkpoint chosen, as "
+                f"{aside.name}",
+                file=sys.stderr,
+            )
+        print(f"rlkit: resuming {run_dir} from step {step} ({found.path.name})", file=sys.stderr)
+        return _execute(
+            learner,
+            settings,
+            resolved,
+            run_dir,
+            env,
+            episodes=int(found.saved.get("episodes", 0)),
+            hooks=hooks,
+        )
+    finally:
+        lock.release()
+
+
+def _short(path: Path) -> str:
+    """`checkpoints/step-....pt`: a checkpoint named inside its run dir."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def _set_aside(path: Path, suffix: str) -> Path:
+    """Rename a checkpoint out of the `step-*.pt` set (kept, never loaded or pruned again)."""
+    aside = path.with_name(path.name + suffix)
+    os.replace(path, aside)
+    return aside
 
 
 def _execute(
@@ -273,7 +362,10 @@ def _execute(
     )
     restore = _install_stop_handlers(run)
     try:
-        agent.learn(settings.steps, run)
+        try:
+            agent.learn(settings.steps, run)
+        except Diverged as error:
+            raise UserError(_diverged(error, agent, run_dir)) from None
         final = run.last_checkpoint
         if (
             final is None
@@ -295,6 +387,34 @@ def _execute(
     )
 
 
+# hyperparameters that, set too large, make learning diverge (named in the error)
+_DIVERGING = re.compile(
+    r"learning_rate|^lr$|_lr$|^eta_|max_kl|max_grad_norm|initial_value|^sigma$|step_size"
+)
+
+
+def _diverged(error: Diverged, agent: Any, run_dir: Path) -> str:
+    """One line: where learning went non-finite, the likely settings, the last checkpoint."""
+    config = getattr(agent, "config", None)
+    likely = []
+    for name in type(config).model_fields if isinstance(config, StrictModel) else ():
+        value = getattr(config, name)
+        if not _DIVERGING.search(name) or value is None:
+            continue
+        if isinstance(value, StrictModel) and hasattr(value, "start"):  # a schedule
+            likely.append(f"{name}.start={value.start:g}")
+        elif isinstance(value, int | float):
+            likely.append(f"{name}={value:g}")
+    settings = f"; likely settings: {', '.join(likely)} (try smaller values)" if likely else ""
+    found = checkpoint.list_checkpoints(run_dir / CHECKPOINT_DIR)
+    kept = (
+        f"the last good checkpoint, {_short(found[-1])}, is kept"
+        if found
+        else "no checkpoint was written before it"
+    )
+    return f"{error}{settings}; {kept}"
+
+
 def _install_stop_handlers(run: Run) -> Any:
     """SIGINT/SIGTERM ask the loop to stop (a second SIGINT aborts); returns the undo."""
     if threading.current_thread() is not threading.main_thread():
@@ -314,8 +434,12 @@ def _install_stop_handlers(run: Run) -> Any:
     return restore
 
 
-def read_run(run_dir: Path) -> tuple[RunSettings, StrictModel, Any]:
-    """The settings, agent config and agent class of an existing run directory."""
+def read_run(run_dir: Path, *, trust_modules: bool = False) -> tuple[RunSettings, StrictModel, Any]:
+    """The settings, agent config and agent class of an existing run directory.
+
+    The modules its config names (`env: module:Id`, `env_wrappers`) must pass
+    `rlkit.trust.check_run_modules` unless `trust_modules`: they are imported next.
+    """
     if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / RECORD_FILE).is_file():
         raise UserError(
             f"'{run_dir}' is not an rlkit run directory (no {CONFIG_FILE} and {RECORD_FILE}); "
@@ -325,26 +449,113 @@ def read_run(run_dir: Path) -> tuple[RunSettings, StrictModel, Any]:
     hparams = data.pop("hparams", {}) or {}
     origin = {key: f"{run_dir / CONFIG_FILE}" for key in data}
     settings = validate(RunSettings, data, origin, "run settings")
+    if not trust_modules:
+        check_run_modules(run_dir, settings)
     agent_cls = load_agent(settings.agent)
+    if not isinstance(hparams, dict):
+        raise UserError(f"{run_dir / CONFIG_FILE}: hparams must be a mapping of hyperparameters")
     agent_config = validate(agent_cls.Config, hparams, origin, settings.agent)
     return settings, agent_config, agent_cls
 
 
-def _newest_checkpoint(run_dir: Path) -> Path:
+def _run_checkpoint(run_dir: Path, file: str | Path) -> Path:
+    """`--checkpoint FILE`, which must be one of `run_dir`'s own checkpoints."""
+    path = Path(file)
+    directory = run_dir / CHECKPOINT_DIR
+    inside = path.resolve().parent == directory.resolve()
+    if not inside or not checkpoint.is_checkpoint_name(path.name):
+        names = [p.name for p in checkpoint.list_checkpoints(directory)]
+        listed = ", ".join(names[-4:]) if names else "none yet"
+        raise UserError(
+            f"--checkpoint {shorten(file, 200)}: not a checkpoint of this run; give one of "
+            f"{shorten(directory, 200)}/: {listed}"
+        )
+    return directory / path.name
+
+
+@dataclass(frozen=True)
+class _Found:
+    """The checkpoint a run continues from (or is evaluated at), and what was passed over."""
+
+    path: Path
+    saved: dict[str, Any]
+    skipped: list[tuple[Path, str]]  # newer checkpoints that do not load, and why
+    superseded: list[Path]  # newer checkpoints passed over for the one chosen
+
+
+def _restore(
+    run_dir: Path,
+    settings: RunSettings,
+    agent: Any,
+    chosen: Path | None,
+    *,
+    env: gym.Env[Any, Any] | None = None,
+) -> _Found:
+    """Load `chosen`, or else the newest checkpoint of the run that loads, into `agent`
+    (and its env RNG state into `env`); UserError, one line, when none does."""
     found = checkpoint.list_checkpoints(run_dir / CHECKPOINT_DIR)
+    if chosen is not None:
+        try:
+            saved = _load_into(chosen, settings, agent, env)
+        except UserError as error:
+            earlier = [p.name for p in found if p != chosen][-3:]
+            hint = f"; give another with --checkpoint: {', '.join(earlier)}" if earlier else ""
+            raise UserError(f"{error}{hint}") from None
+        step = int(saved["step"])
+        newer = [path for path in found if checkpoint.step_of(path) > step]
+        return _Found(chosen, saved, [], newer)
     if not found:
         raise UserError(
             f"'{run_dir}' has no checkpoint yet (checkpoints/step-*.pt); nothing to load"
         )
-    return found[-1]
+    skipped: list[tuple[Path, str]] = []
+    for path in reversed(found):
+        try:
+            saved = _load_into(path, settings, agent, env)
+        except UserError as error:
+            reason = str(error).removeprefix(f"checkpoint '{path}' ")
+            skipped.append((path, reason))
+            continue
+        return _Found(path, saved, skipped, [])
+    raise UserError(
+        f"none of the {len(found)} checkpoints of '{run_dir}' loads; the newest, "
+        f"{found[-1].name}, {skipped[0][1]}"
+    )
 
 
-def load(run_dir: str | Path, checkpoint_file: str | Path | None = None) -> LoadedRun:
-    """The agent of a run, restored from its newest checkpoint or `checkpoint_file`."""
-    directory = Path(run_dir)
-    settings, agent_config, agent_cls = read_run(directory)
-    path = Path(checkpoint_file) if checkpoint_file is not None else _newest_checkpoint(directory)
+def _load_into(
+    path: Path, settings: RunSettings, agent: Any, env: gym.Env[Any, Any] | None
+) -> dict[str, Any]:
+    """Checkpoint `path` loaded into `agent` (and `env`'s RNG); UserError if it does not fit."""
     saved = checkpoint.load(path)
+    name = saved.get("agent_name")
+    if name is not None and name != settings.agent:
+        raise UserError(
+            f"checkpoint '{path}' is of agent '{shorten(name)}', not this run's '{settings.agent}'"
+        )
+    try:
+        agent.load_state_dict(saved["agent"])
+        if env is not None and "env_rng" in saved:
+            set_rng_state(env, saved["env_rng"])
+    except Exception as error:  # a missing key, a wrong shape or type: whatever the agent met
+        raise UserError(
+            f"checkpoint '{path}' does not fit this run's {settings.agent} agent "
+            f"({describe_exception(error)})"
+        ) from None
+    return saved
+
+
+def load(
+    run_dir: str | Path,
+    checkpoint_file: str | Path | None = None,
+    *,
+    trust_modules: bool = False,
+) -> LoadedRun:
+    """The agent of a run, restored from `checkpoint_file` (one of the run's own) or else the
+    newest checkpoint that loads (a note on stderr for each newer one that does not)."""
+    directory = Path(run_dir)
+    settings, agent_config, agent_cls = read_run(directory, trust_modules=trust_modules)
+    chosen = None if checkpoint_file is None else _run_checkpoint(directory, checkpoint_file)
     env = EnvFactory.for_run(settings)(0)
     agent = agent_cls(
         agent_config,
@@ -353,8 +564,10 @@ def load(run_dir: str | Path, checkpoint_file: str | Path | None = None) -> Load
         seed=run_seeds(settings.seed)["agent"],
     )
     env.close()
-    agent.load_state_dict(saved["agent"])
-    return LoadedRun(agent, settings, agent_config, path, int(saved["step"]))
+    found = _restore(directory, settings, agent, chosen)
+    for path, reason in found.skipped:
+        print(f"rlkit: skipped {_short(path)}: it {reason}", file=sys.stderr)
+    return LoadedRun(agent, settings, agent_config, found.path, int(found.saved["step"]))
 
 
 def evaluate_run(
@@ -364,6 +577,7 @@ def evaluate_run(
     checkpoint: str | Path | None = None,
     seed: int | None = None,
     video: bool = False,
+    trust_modules: bool = False,
 ) -> EvalStats:
     """Evaluate a run's agent on episodes seeded apart from training (or from `seed`).
 
@@ -373,10 +587,19 @@ def evaluate_run(
     """
     if episodes < 1:
         raise UserError(f"--episodes {episodes}: must be a positive integer")
-    loaded = load(run_dir, checkpoint)
+    loaded = load(run_dir, checkpoint, trust_modules=trust_modules)
     settings = loaded.settings
     eval_seed = seed if seed is not None else run_seeds(settings.seed)["eval"]
     make_env = EnvFactory.for_run(settings).whole_games()
+    if video:  # asked before the env is made to render: some envs refuse unknown modes
+        probe = make_env(eval_seed)
+        modes = [str(mode) for mode in probe.metadata.get("render_modes") or []]
+        probe.close()
+        if "rgb_array" not in modes:
+            raise UserError(
+                f"--video: {settings.env} cannot render frames (its render modes: "
+                f"{', '.join(modes) or 'none'}; a video needs rgb_array); evaluate without --video"
+            )
     env = make_env(eval_seed, render_mode="rgb_array" if video else None)
     frames: list[Any] | None = [] if video else None
     try:

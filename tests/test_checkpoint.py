@@ -51,10 +51,11 @@ def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path: Path, monkeypat
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", explode)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match=r"cannot write checkpoint .*step-000000000001.pt is kept"):
         checkpoint.save(tmp_path, 2, payload(2), keep=3)
     assert checkpoint.list_checkpoints(tmp_path) == [good]
     assert good.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [good.name], "a temp file was left"
 
 
 def test_refuses_pickled_code(tmp_path: Path) -> None:

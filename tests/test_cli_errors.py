@@ -126,16 +126,21 @@ def test_resume_rejects_changed_settings(out_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
-def test_corrupted_checkpoint(tmp_path: Path, small_run: TrainResult, damage: str) -> None:
+def test_corrupted_checkpoints(tmp_path: Path, small_run: TrainResult, damage: str) -> None:
+    """Every checkpoint damaged: nothing to fall back to (tests/test_bad_inputs.py has the
+    fallback past a damaged newest one)."""
     run_dir = tmp_path / small_run.run_dir.name
     shutil.copytree(small_run.run_dir, run_dir)
-    newest = sorted((run_dir / "checkpoints").glob("step-*.pt"))[-1]
-    data = newest.read_bytes()
-    newest.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage" * 50)
+    found = sorted((run_dir / "checkpoints").glob("step-*.pt"))
+    for path in found:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage" * 50)
     before = tree_digest(run_dir)
     for args in (["eval", str(run_dir)], ["run", "--resume", str(run_dir), "--steps", "40000"]):
         result = run_cli(*args)
-        assert_user_error(result, str(newest), "truncated or corrupted")
+        assert_user_error(
+            result, "none of the 3 checkpoints", found[-1].name, "truncated or corrupted"
+        )
     assert tree_digest(run_dir) == before
 
 

@@ -200,12 +200,18 @@ def test_a_run_started_on_a_local_ray_resumes_on_the_cluster(
         path.unlink()  # as if stopped at the first checkpoint
     before = tree_digest(run_dir)
 
-    wrong = run_cli("run", "--resume", str(run_dir), "--address", f"127.0.0.1:{free_port()}")
+    # --trust-modules: tests.cluster_envs is this repository's module, not an installed one
+    wrong = run_cli(
+        "run", "--resume", str(run_dir), "--trust-modules",
+        "--address", f"127.0.0.1:{free_port()}",
+    )  # fmt: skip
     assert wrong.returncode == 2 and "cannot reach a Ray cluster" in wrong.stderr
     assert tree_digest(run_dir) == before
 
     cluster.clear_markers()
-    done = cluster_cli("run", "--resume", str(run_dir), "--no-progress", cluster=cluster)
+    done = cluster_cli(
+        "run", "--resume", str(run_dir), "--trust-modules", "--no-progress", cluster=cluster
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"connected to Ray at {cluster.address}" in done.stderr
     assert cluster.nodes_that_worked() >= {"head", "second"}

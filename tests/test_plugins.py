@@ -198,5 +198,11 @@ def test_module_colon_id_form(tmp_path: Path, plugin_site: Path) -> None:
         "chain",
     )
     assert ran.returncode == 0, ran.stderr
-    evaluated = cli(site, "eval", str(tmp_path / "runs" / "chain"), "--episodes", "2")
+    run_dir = str(tmp_path / "runs" / "chain")
+    # a bare module (no installed distribution, so no env package): eval of the run dir
+    # imports it only when told to trust it (rlkit/trust.py)
+    refused = cli(site, "eval", run_dir, "--episodes", "2")
+    assert refused.returncode == 2, refused.stderr
+    assert "module 'mymodule_envs' belongs to no installed distribution" in refused.stderr
+    evaluated = cli(site, "eval", run_dir, "--episodes", "2", "--trust-modules")
     assert evaluated.returncode == 0 and "length mean 2.0" in evaluated.stdout, evaluated.stderr

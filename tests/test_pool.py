@@ -140,7 +140,11 @@ def test_cpu_share_fits_all_workers_in_the_free_cpus() -> None:
     assert _cpu_share(1.0, free=2.0, workers=4) == 0.5
     assert _cpu_share(1.0, free=2.0, workers=3) == 0.6666
     assert _cpu_share(0.25, free=2.0, workers=4) == 0.25
-    assert _cpu_share(1.0, free=0.0, workers=2) == 0.0
+    assert _cpu_share(1.0, free=2.0, workers=16) == 0.125  # 8 workers per CPU at most
+    with pytest.raises(UserError, match=r"--workers 17: .* room for at most 16 workers"):
+        _cpu_share(1.0, free=2.0, workers=17)
+    with pytest.raises(UserError, match="room for at most 0 workers"):
+        _cpu_share(1.0, free=0.0, workers=2)
 
 
 # --- Ray backend (one shared local Ray) ------------------------------------------------

@@ -22,7 +22,7 @@ from rlkit.errors import UserError, shorten, suggest
 from rlkit.logger import resolve_wandb_mode
 from rlkit.resolve import Layer, resolve
 from rlkit.rundir import write_text
-from rlkit.settings import RunSettings, WandbMode
+from rlkit.settings import FOLDER_NAME_RULE, RunSettings, WandbMode, is_folder_name
 from rlkit.sweep.space import SET_BY_SWEEP, Space, search_space
 
 SWEEP_FILE = "sweep.yaml"
@@ -153,16 +153,10 @@ def load_sweep(
 
 def check_name(name: str, origin: str) -> None:
     """A sweep name is one folder name: the sweep dir must stay inside --out-dir."""
-    if (
-        name in ("", ".", "..")
-        or "/" in name
-        or "\\" in name
-        or any(ord(character) < 32 for character in name)
-        or len(name.encode()) > 255
-    ):
+    if not is_folder_name(name):
         raise UserError(
             f"{origin} '{shorten(name)}' is not a folder name inside --out-dir; accepted: "
-            "1 to 255 bytes, no '/', '\\' or control characters, not '.' or '..'"
+            f"{FOLDER_NAME_RULE}"
         )
 
 

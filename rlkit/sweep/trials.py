@@ -49,7 +49,15 @@ def run_trial(
                 metrics = _final_metrics(run_dir)
                 report(int(metrics.pop(TIME_ATTR)), metrics)
                 return
-            train(None, resume=run_dir, wandb=sweep.wandb, progress=False, report=report, stop=stop)
+            train(  # the sweep's own trial: its env is the sweep file's, checked already
+                None,
+                resume=run_dir,
+                trust_modules=True,
+                wandb=sweep.wandb,
+                progress=False,
+                report=report,
+                stop=stop,
+            )
             return
         shutil.rmtree(run_dir)  # an attempt that failed before its first checkpoint
     settings, hparams = sweep.trial_run(values, name)
