@@ -61,3 +61,11 @@ def exit_code(path: Path) -> int | None:
         if record.WhichOneof("record_type") == "exit":
             return int(record.exit.exit_code)
     return None
+
+
+def group(path: Path) -> str | None:
+    """The W&B group the run was made in."""
+    for record in records(path):
+        if record.WhichOneof("record_type") == "run":
+            return str(record.run.run_group) or None
+    return None
