@@ -444,11 +444,18 @@ def run_group(group: Group, *, address: str | None = None, wandb: str | None = N
         if seed not in todo:
             _say(f"seed {seed} finished before; left as it is")
     stop = threading.Event()
-    with _stop_on_interrupt(stop):
-        if group.parallel == "ray" and jobs:
-            _run_on_ray(group, jobs, address, stop)
-        else:
-            _run_here(group, jobs, stop)
+    started = time.perf_counter()
+    session: dict[str, Any] = {"started": datetime.now().astimezone().isoformat(timespec="seconds")}
+    try:
+        with _stop_on_interrupt(stop):
+            if group.parallel == "ray" and jobs:
+                _run_on_ray(group, jobs, address, stop)
+            else:
+                _run_here(group, jobs, stop)
+    finally:  # the wall-clock of each session of the group, for the learning-results table
+        session["seconds"] = round(time.perf_counter() - started, 1)
+        group.record.setdefault("sessions", []).append(session)
+        group.save()
     interrupted = stop.is_set() or any(
         group.records[seed].status in (INTERRUPTED, NOT_STARTED) for seed in group.seeds
     )

@@ -265,3 +265,23 @@ def test_a_failing_seed_is_one_line_and_the_others_go_on(tmp_path: Path) -> None
     again = run_cli("run", "--resume", str(tmp_path / "flaky"))
     assert again.returncode == 0, again.stderr
     assert read_group(tmp_path / "flaky").records[0].status == "finished"
+
+
+def test_learning_results_table(inprocess_group: tuple[Path, CliResult]) -> None:
+    """benchmarks/learning_results.py: one row per group, against the built-in target."""
+    directory, _ = inprocess_group
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "learning_results.py"
+    done = subprocess.run(
+        [sys.executable, str(path), str(directory)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=cli_env(),
+    )
+    summary = json.loads((directory / SUMMARY_FILE).read_text())
+    passed = sum(row["success_rate"] >= 0.70 for row in summary["seeds"])
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("| qlearning")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[:4] == ["qlearning", "FrozenLake-v1 (inproc)", "success >= 0.7", f"{passed}/3"]
+    commit = json.loads((directory / "group.json").read_text())["git_commit"][:7]
+    assert cells[-1] == commit
