@@ -138,7 +138,15 @@ def _start(arguments: dict[str, Any]) -> Any:
     """`wandb.init` as rlkit runs it; online falls back to offline, never hangs."""
     import wandb
 
-    settings = wandb.Settings(silent=True, init_timeout=20, console="off")
+    settings = wandb.Settings(
+        silent=True,
+        init_timeout=20,
+        console="off",
+        # run.json records the commit and the package versions already: W&B need not run
+        # git nor list every installed distribution (CPU the run would share)
+        disable_git=True,
+        x_save_requirements=False,
+    )
     mode = arguments.pop("mode")
     try:
         return wandb.init(**arguments, mode=mode, settings=settings, reinit="finish_previous")
