@@ -14,8 +14,11 @@ round (disabled first, then offline first), so a machine that gets busier or qui
 the benchmark weighs on both modes alike. The ratio of a workload is the median offline
 time over the median disabled time. `--baseline DIR` also times another rlkit checkout (its
 `rlkit/` put first on PYTHONPATH, agents and envs from this one) in the same rounds, for a
-before/after comparison. The load average is printed before and after: the project VM is
-shared, so compare only figures measured side by side.
+before/after comparison. Beside the wall-clock, the CPU seconds (user and system) of the
+run's process and of what it waited for (W&B's writer process): on a machine whose cores
+are busy with other work, W&B's CPU shows in the wall-clock, while on one with a core to
+spare the writer's start overlaps the training. The load average is printed with each
+run: the project VM is shared, so compare only figures measured side by side.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,8 +43,9 @@ WORKLOADS = {
 MODES = ("disabled", "offline")
 
 
-def timed_run(workload: str, mode: str, out: Path, checkout: Path | None) -> float:
-    """Seconds of one `rlkit run` from start to exit."""
+def timed_run(workload: str, mode: str, out: Path, checkout: Path | None) -> tuple[float, float]:
+    """Wall-clock seconds of one `rlkit run` from start to exit, and the CPU seconds (user
+    and system) of its process and every descendant it waited for (W&B's writer)."""
     environment = dict(os.environ)
     environment.pop("WANDB_MODE", None)
     if checkout is not None:
@@ -51,9 +56,15 @@ def timed_run(workload: str, mode: str, out: Path, checkout: Path | None) -> flo
         sys.executable, "-m", "rlkit", "run", *WORKLOADS[workload], "--wandb", mode,
         "--out-dir", str(out), "--no-progress",
     ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(command, check=True, env=environment, capture_output=True)
-    return time.perf_counter() - started
+    # run in `out`: `python -m` puts the working directory first on the import path, which
+    # must not shadow the checkout being timed
+    subprocess.run(command, check=True, env=environment, capture_output=True, cwd=out)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return seconds, cpu
 
 
 def commit() -> str:
@@ -82,23 +93,28 @@ def main() -> None:
         flush=True,
     )
     times: dict[tuple[str, str, str], list[float]] = {}
+    cpus: dict[tuple[str, str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as out:
         for round_index in range(args.rounds):
             modes = MODES if round_index % 2 == 0 else tuple(reversed(MODES))
             for workload in args.workloads:
                 for name, checkout in checkouts.items():
                     for mode in modes:
-                        seconds = timed_run(workload, mode, Path(out), checkout)
+                        seconds, cpu = timed_run(workload, mode, Path(out), checkout)
                         times.setdefault((workload, name, mode), []).append(seconds)
+                        cpus.setdefault((workload, name, mode), []).append(cpu)
                         print(
-                            f"round {round_index + 1}: {workload} {name} {mode} {seconds:.2f} s "
-                            f"(load {os.getloadavg()[0]:.2f})",
+                            f"round {round_index + 1}: {workload} {name} {mode} {seconds:.2f} s, "
+                            f"CPU {cpu:.2f} s (load {os.getloadavg()[0]:.2f})",
                             flush=True,
                         )
     print(f"load average after {os.getloadavg()[0]:.2f}")
     print()
-    print("| workload | rlkit | disabled s (median; runs) | offline s (median; runs) | ratio |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        "| workload | rlkit | disabled s (median; runs) | offline s (median; runs) | ratio "
+        "| CPU s disabled / offline (medians) | CPU ratio |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for workload in args.workloads:
         for name in checkouts:
             cells = []
@@ -108,9 +124,11 @@ def main() -> None:
                 medians.append(statistics.median(runs))
                 cells.append(f"{medians[-1]:.2f}; {', '.join(f'{r:.2f}' for r in runs)}")
             label = "this commit" if name == "this" else f"baseline ({args.baseline})"
+            cpu = [statistics.median(cpus[(workload, name, mode)]) for mode in MODES]
             print(
                 f"| {workload} | {label} | {cells[0]} | {cells[1]} | "
-                f"**{medians[1] / medians[0]:.3f}x** |"
+                f"**{medians[1] / medians[0]:.3f}x** | {cpu[0]:.2f} / {cpu[1]:.2f} "
+                f"| {cpu[1] / cpu[0]:.3f}x |"
             )
 
 

@@ -123,10 +123,6 @@ class SeedRecord:
     final: dict[str, Any] | None = None  # EvalStats.as_dict() of the final evaluation
     error: str | None = None
 
-    @property
-    def run_dir_name(self) -> str:
-        return f"{SEED_PREFIX}{self.seed}"
-
 
 @dataclass
 class Group:

@@ -14,9 +14,11 @@ fewer rows (`rlkit.logger`: training episodes go as aggregates, at most one row 
 
 The child reads one JSON line to start (`wandb.init` arguments), then one per row, then
 `{"finish": exit_code}`; it finishes the W&B run when that comes or when its input ends
-(the run's process died: exit code 1). It ignores SIGINT and SIGTERM, which a terminal
-sends to the whole process group: the run's process handles them and closes the writer,
-so the W&B run is finished once, with every row. If W&B cannot start, the child prints one
+(the run's process died: exit code 1), stops W&B's service and exits at once (the
+interpreter's own shutdown, half a second with wandb loaded, would add to every run). It
+ignores SIGINT and SIGTERM, which a terminal sends to the whole process group: the run's
+process handles them and closes the writer, so the W&B run is finished once, with every
+row. If W&B cannot start, the child prints one
 line and exits, and the run goes on without W&B (`metrics.jsonl` keeps every row).
 """
 
@@ -132,6 +134,14 @@ def main() -> None:
             break
         run.log(message["metrics"], step=int(message["step"]))
     run.finish(exit_code=exit_code)
+    import wandb
+
+    wandb.teardown()  # W&B's service stopped, every record written
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the run waits for this process to exit: skip the interpreter's finalisation, which
+    # with wandb loaded takes about half a second and has nothing left to write
+    os._exit(0)
 
 
 def _start(arguments: dict[str, Any]) -> Any:
