@@ -209,7 +209,7 @@ def new_group(
 ) -> Group:
     """Resolve the group's config (every check `rlkit run` makes), then make its dir."""
     from rlkit.agent import load_agent
-    from rlkit.parallel import check_address
+    from rlkit.parallel import check_address, ray_address
     from rlkit.resolve import Layer, file_layer, flags_layer, overrides_layer, resolve
     from rlkit.seeding import run_seeds
     from rlkit.settings import RunSettings
@@ -239,13 +239,14 @@ def new_group(
     settings: RunSettings = resolved.settings
     if settings.eval_every is None:
         settings = settings.model_copy(update={"eval_every": max(1, settings.steps // EVALUATIONS)})
-    if settings.address is not None and settings.pool == "ray":
-        check_address(settings.address)
+    cluster = ray_address(settings.address)[0]  # --address, else RAY_ADDRESS
     parallel = "ray"
-    if settings.pool == "inprocess" or (settings.address is None and _cores() == 1):
+    if settings.pool == "inprocess" or (cluster is None and _cores() == 1):
         parallel = "inprocess"
         if settings.address is not None:
             raise UserError("--address runs seeds on a Ray cluster; pool=inprocess runs them here")
+    if parallel == "ray":
+        check_address(settings.address)  # an unreachable cluster fails before anything is made
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     env_name = resolved.env_id.replace("/", "-")
     directory = _make_dir(Path(settings.out_dir), name, f"{agent_name}-{env_name}-{stamp}-seeds")

@@ -89,14 +89,21 @@ def test_seeds_are_ranges_lists_or_both() -> None:
             parse_seeds(bad)
 
 
-def test_bad_group_input_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_group_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = ["--out-dir", str(tmp_path / "runs")]
     for argv in (
-        ["run", *FROZEN, "--seeds", "4-2"],
-        ["run", *FROZEN, "--seeds", "0-2", "--seed", "1"],
-        ["run", *FROZEN, "--final-episodes", "5"],
+        ["run", *FROZEN, "--seeds", "4-2", *out],
+        ["run", *FROZEN, "--seeds", "0-2", "--seed", "1", *out],
+        ["run", *FROZEN, "--final-episodes", "5", *out],
+        ["run", *FROZEN, "--seeds", "0-2", "--set", "gamma=abc", *out],
+        ["run", *FROZEN, "--seeds", "0-2", "--address", "127.0.0.1:1", *out],
+        ["run", "--resume", str(tmp_path)],
     ):
-        assert cli.main(argv) == 2
-        assert capsys.readouterr().err.count("\n") == 1
+        assert cli.main(argv) == 2, argv
+        assert capsys.readouterr().err.count("\n") == 1, argv
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_group_in_process(inprocess_group: tuple[Path, CliResult]) -> None:
