@@ -129,7 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         metavar="RUN_DIR",
         help="continue a run from its newest checkpoint that loads (newer ones that do not "
-        "are set aside, renamed *.damaged)",
+        "are set aside, renamed *.damaged), or a seed group: its unfinished seeds",
+    )
+    run.add_argument(
+        "--seeds",
+        metavar="SEEDS",
+        help="train a group of runs, one per seed, side by side on Ray: 0-9, 0,3,7 or 0-4,10 "
+        "(README: Many seeds)",
+    )
+    run.add_argument(
+        "--final-episodes",
+        type=_positive_int,
+        metavar="N",
+        help="with --seeds: episodes of each seed's final greedy evaluation (default 20)",
     )
     run.add_argument(
         "--checkpoint",
@@ -177,9 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a trained agent",
         description="Evaluate a run's agent (its evaluation policy) on fresh episodes.",
     )
-    evaluate.add_argument("run_dir", help="a run directory made by `rlkit run`")
     evaluate.add_argument(
-        "--episodes", type=_positive_int, default=100, help="episodes (default 100)"
+        "run_dir", help="a run directory made by `rlkit run`, or a seed group (--seeds)"
+    )
+    evaluate.add_argument(
+        "--episodes",
+        type=_positive_int,
+        help="episodes (default 100; for a seed group, its final episodes: 20)",
     )
     evaluate.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: newest)")
     evaluate.add_argument(
@@ -194,15 +210,40 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--trust-modules", action="store_true", help=TRUST_MODULES_HELP)
 
     plot = commands.add_parser(
-        "plot", help="draw learning curves", description="Plot episode return against steps."
+        "plot",
+        help="draw learning curves",
+        description="Plot episode return against steps: one curve per run, or for seed "
+        "groups one curve per group (IQM over its seeds with a 95%% CI band).",
     )
-    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories to overlay")
-    plot.add_argument("-o", "--output", default="curve.png", help="image file (default curve.png)")
+    plot.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="DIR",
+        help="run directories to overlay, or seed group dirs (not both)",
+    )
+    plot.add_argument(
+        "-o",
+        "--output",
+        default="curve.png",
+        help="image file; .png, .svg or .pdf (default curve.png)",
+    )
     plot.add_argument(
         "--smooth", type=_positive_int, help="moving-average window in episodes (default: auto)"
     )
     plot.add_argument(
-        "--metric", default="episode/return", help="metric to plot (default episode/return)"
+        "--metric",
+        help="metric to plot (default: episode/return for runs, eval/return for groups)",
+    )
+    plot.add_argument(
+        "--aggregate",
+        choices=("iqm", "mean"),
+        default="iqm",
+        help="groups: the curve over seeds (default iqm)",
+    )
+    plot.add_argument(
+        "--wall-clock",
+        action="store_true",
+        help="groups: x in seconds of wall-clock instead of environment steps",
     )
 
     listing = commands.add_parser(
@@ -213,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from rlkit import group
+
+    if args.seeds is not None or (args.resume is not None and group.is_group_dir(args.resume)):
+        return group.run_command(args)
+    if args.final_episodes is not None:
+        raise UserError("--final-episodes goes with --seeds (a group's final evaluation)")
     from rlkit.training import train
 
     flags: dict[str, Any] = {
@@ -316,11 +363,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
+    from rlkit import group
+
+    if group.is_group_dir(args.run_dir):
+        return group.eval_command(args)
     from rlkit.training import evaluate_run
 
     stats = evaluate_run(
         args.run_dir,
-        episodes=args.episodes,
+        episodes=args.episodes or 100,
         checkpoint=args.checkpoint,
         seed=args.seed,
         video=args.video,
@@ -331,9 +382,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from rlkit.plot import plot_runs
+    from rlkit.plot import plot_groups, plot_runs, split_group_dirs
 
-    path = plot_runs(args.run_dirs, args.output, metric=args.metric, smooth=args.smooth)
+    if split_group_dirs(args.run_dirs):
+        path = plot_groups(
+            args.run_dirs,
+            args.output,
+            metric=args.metric or "eval/return",
+            aggregate=args.aggregate,
+            wall_clock=args.wall_clock,
+        )
+    else:
+        metric = args.metric or "episode/return"
+        path = plot_runs(args.run_dirs, args.output, metric=metric, smooth=args.smooth)
     print(f"rlkit: wrote {path}")
     return 0
 

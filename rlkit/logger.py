@@ -3,9 +3,19 @@
 Metric names are shared across agents: `episode/return`, `episode/length`,
 `episode/success`, `train/<name>` (agent-specific), `time/sps`, `time/elapsed`.
 Rows go to `metrics.jsonl` in the run directory, one JSON object per line with a
-`step` and a `wall_time`. W&B runs in the run directory (`<run>/wandb/`), project
-`rlkit`, named after the run directory, in the W&B group `wandb_group` when the run
-has one (a sweep's name), offline unless asked otherwise.
+`step` and a `wall_time`: every training episode, every row. W&B runs in the run
+directory (`<run>/wandb/`), project `rlkit`, named after the run directory, in the W&B
+group `wandb_group` when the run has one (a sweep's or a seed group's name), offline
+unless asked otherwise, kept by a child process (`rlkit.wandb_writer`).
+
+W&B gets every row but the training episodes' as it is. Training episodes go as one row
+per window, under the same names: `episode/return`, `episode/length` (and
+`episode/success`) are the window's means, beside `episode/return_min`,
+`episode/return_max`, `episode/length_min`, `episode/length_max` and `episode/count`
+(episodes in the window). A window closes when a second of wall-clock has passed since
+the previous one, and before any other row (so W&B's steps never go back): episodes that
+end less than once a second (Atari) each get their own row, as before; CartPole's or
+Taxi's thousands become about one row a second.
 
 A `report` callback (given by `rlkit.sweep` to each trial) receives, at least every
 `log_every` steps and once at the end, the step and the mean of each metric logged
@@ -26,9 +36,11 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from rlkit.errors import Diverged, UserError, shorten
+from rlkit.wandb_writer import WandbWriter
 
 METRICS_FILE = "metrics.jsonl"
 RECENT_EPISODES = 100
+WANDB_EPISODE_WINDOW_S = 1.0  # the most wall-clock one W&B row of training episodes covers
 
 Report = Callable[[int, dict[str, float]], None]
 
@@ -160,9 +172,12 @@ class Logger:
         self._unreported: dict[str, list[float]] = {}  # metric -> values since the last report
         self._reported: dict[str, float] = {}
         self._report_step = start_step
-        self._wandb: Any = None
+        self._wandb: WandbWriter | None = None
         if wandb_mode != "disabled":
-            self._wandb = _start_wandb(run_dir, wandb_mode, config)
+            self._wandb = WandbWriter(
+                run_dir, mode=wandb_mode, config=config, group=config.get("wandb_group")
+            )
+        self._window = _EpisodeWindow()
         self._bar: Any = None
         stream = stream if stream is not None else sys.stderr
         if progress and stream.isatty():
@@ -178,7 +193,14 @@ class Logger:
             )
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        """Write one row of metrics at `step` to every sink; a non-finite value raises
+        """Write one row of metrics at `step` to every sink (see `_write`)."""
+        self._write(step, metrics)
+        if self._wandb is not None:
+            self._flush_window()
+            self._wandb.log(metrics, step=step)
+
+    def _write(self, step: int, metrics: dict[str, float]) -> None:
+        """One row to `metrics.jsonl` (and to the report's means); a non-finite value raises
         `Diverged` instead (the row is not written)."""
         for name, value in metrics.items():
             number = float(value)
@@ -193,11 +215,15 @@ class Logger:
                 "stopped and its checkpoints are kept; free some space (or lift the limit), "
                 f"then continue with: rlkit run --resume {self.run_dir}"
             ) from None
-        if self._wandb is not None:
-            self._wandb.log(metrics, step=step)
         if self._report is not None:
             for name, value in metrics.items():
                 self._unreported.setdefault(name, []).append(float(value))
+
+    def _flush_window(self) -> None:
+        """Send W&B the training episodes of the open window as one row."""
+        if self._wandb is not None and self._window.count:
+            self._wandb.log(self._window.row(), step=self._window.step)
+        self._window = _EpisodeWindow()
 
     def episode(
         self, step: int, episode_return: float, length: int, success: bool | None = None
@@ -208,7 +234,11 @@ class Logger:
         metrics = {"episode/return": float(episode_return), "episode/length": length}
         if success is not None:
             metrics["episode/success"] = float(success)
-        self.log(step, metrics)
+        self._write(step, metrics)
+        if self._wandb is not None:
+            self._window.add(step, float(episode_return), length, success)
+            if self._window.seconds() >= WANDB_EPISODE_WINDOW_S:
+                self._flush_window()
         self.tick(step)
 
     def episodes_finished(
@@ -266,41 +296,50 @@ class Logger:
             self._bar.close()
             self._bar = None
         if self._wandb is not None:
-            self._wandb.finish()
+            self._flush_window()
+            self._wandb.close()
             self._wandb = None
         if not self._metrics.closed:
             with contextlib.suppress(OSError):  # what a full disk did not take: the write said so
                 self._metrics.close()
 
 
-def _start_wandb(run_dir: Path, mode: Any, config: dict[str, Any]) -> Any:
-    """A W&B run inside the run directory; online falls back to offline, never hangs."""
-    import wandb
+class _EpisodeWindow:
+    """Training episodes not yet sent to W&B: one W&B row when the window closes."""
 
-    settings = wandb.Settings(silent=True, init_timeout=20, console="off")
-    name = run_dir.name
-    try:
-        return wandb.init(
-            project="rlkit",
-            name=name,
-            group=config.get("wandb_group"),
-            dir=str(run_dir),
-            mode=mode,
-            config=config,
-            settings=settings,
-            reinit="finish_previous",
-        )
-    except Exception as error:
-        if mode != "online":
-            raise
-        print(f"rlkit: W&B online failed ({error}); logging offline instead", file=sys.stderr)
-        return wandb.init(
-            project="rlkit",
-            name=name,
-            group=config.get("wandb_group"),
-            dir=str(run_dir),
-            mode="offline",
-            config=config,
-            settings=settings,
-            reinit="finish_previous",
-        )
+    def __init__(self) -> None:
+        self.opened = time.perf_counter()
+        self.step = 0
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+        self.successes: list[bool] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.returns)
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.opened
+
+    def add(self, step: int, episode_return: float, length: int, success: bool | None) -> None:
+        self.step = step
+        self.returns.append(episode_return)
+        self.lengths.append(length)
+        if success is not None:
+            self.successes.append(success)
+
+    def row(self) -> dict[str, float]:
+        """Means under the per-episode names, with the window's extremes and count."""
+        count = len(self.returns)
+        row = {
+            "episode/return": sum(self.returns) / count,
+            "episode/return_min": min(self.returns),
+            "episode/return_max": max(self.returns),
+            "episode/length": sum(self.lengths) / count,
+            "episode/length_min": float(min(self.lengths)),
+            "episode/length_max": float(max(self.lengths)),
+            "episode/count": float(count),
+        }
+        if self.successes:
+            row["episode/success"] = sum(self.successes) / len(self.successes)
+        return row

@@ -75,12 +75,14 @@ def check_address(address: str | None) -> str | None:
     return target
 
 
-def init_ray(address: str | None) -> float:
+def init_ray(address: str | None, *, forward_worker_output: bool = True) -> float:
     """Make Ray ready in this process; returns the seconds it took (0 when reused).
 
     `address` None and no `RAY_ADDRESS`: start an embedded local Ray. Otherwise connect
     to that cluster (`host:port`, `ray://host:port`, or `auto` for the newest `ray start`
     on this machine). An unreachable address raises a one-line UserError within seconds.
+    `forward_worker_output=False` (sweeps, seed groups, whose trials and seeds write their
+    own log files) keeps Ray from copying its workers' output onto this terminal.
     """
     started = time.perf_counter()
     loaded = sys.modules.get("ray")
@@ -99,12 +101,17 @@ def init_ray(address: str | None) -> float:
                     num_cpus=os.cpu_count() or 1,
                     include_dashboard=False,
                     logging_level=logging.ERROR,
+                    log_to_driver=forward_worker_output,
                 )
         else:
             retries = os.environ.get(CONNECT_RETRIES_ENV, str(CONNECT_RETRIES))
             with _environment(**{CONNECT_RETRIES_ENV: retries}):
                 try:
-                    ray.init(address=target, logging_level=logging.ERROR)
+                    ray.init(
+                        address=target,
+                        logging_level=logging.ERROR,
+                        log_to_driver=forward_worker_output,
+                    )
                 except (ConnectionError, RuntimeError, ValueError) as error:
                     if _needs_token(error):
                         raise UserError(

@@ -25,8 +25,9 @@ an interrupted run does (final checkpoint, W&B closed). A retried or resumed tri
 continues from its run's newest checkpoint.
 
 The sweep dir `<out_dir>/<name>/` holds `sweep.yaml` (the resolved sweep), `tune/`
-(Tune's experiment state, for `--resume`), `trials/`, and at the end `best.yaml` (the
-best trial's config, for `rlkit run --config`) and `curves.png`.
+(Tune's experiment state, for `--resume`), `trials/`, `logs/<trial>.log` (each trial's
+output: on success the terminal shows only the sweep's own lines), and at the end
+`best.yaml` (the best trial's config, for `rlkit run --config`) and `curves.png`.
 
 In order: `space` (search keys and kinds), `spec` (the file, validated as its trials will
 resolve their runs; the sweep dir made or read), `trials` (a trial's run, the Tune
@@ -36,12 +37,16 @@ of Tune's state that `--resume` trusts), and here `run_sweep`, which hands them 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rlkit.errors import UserError
+from rlkit.output import LOGS_DIR
 from rlkit.sweep.results import (
     BEST_FILE,
     CURVES_FILE,
@@ -98,7 +103,7 @@ def run_sweep(
 
     if resume and not trust_state:
         check_state(sweep.directory)  # before anything in it is unpickled
-    init_ray(address)
+    init_ray(address, forward_worker_output=False)  # trials write their own log files
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's banners off; rlkit prints its own
     tune_dir = (sweep.directory / TUNE_DIR).resolve()
     if resume and not tune.Tuner.can_restore(str(tune_dir)):
@@ -107,7 +112,8 @@ def run_sweep(
             "again in a new dir"
         )
     try:
-        _tuner(sweep, tune_dir, resume).fit()
+        with _quiet_tune():  # failures get rlkit's one line each (trials.progress_callback)
+            _tuner(sweep, tune_dir, resume).fit()
     finally:  # however fit ended (done, Ctrl-C, an error): the state --resume will trust
         try:
             record_state(sweep.directory)
@@ -151,10 +157,22 @@ def _tuner(sweep: Sweep, tune_dir: Path, resume: bool) -> Any:
             storage_path=str(tune_dir.parent),
             failure_config=tune.FailureConfig(max_failures=sweep.spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0),
-            callbacks=[progress_callback()],
+            callbacks=[progress_callback(sweep.directory / LOGS_DIR)],
             verbose=0,
         ),
     )
+
+
+@contextmanager
+def _quiet_tune() -> Iterator[None]:
+    """Tune's driver-side log (a traceback per failed trial) off while the sweep runs."""
+    tune_log = logging.getLogger("ray.tune")
+    level = tune_log.level
+    tune_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        tune_log.setLevel(level)
 
 
 def _scheduler(sweep: Sweep) -> Any:

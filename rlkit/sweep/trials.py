@@ -1,5 +1,8 @@
 """Trials: each one a normal rlkit run (`rlkit.training.train`) in a Tune trial actor.
 
+A trial actor's output (the run's lines, Tune's messages inside it, a traceback) goes to
+`<sweep dir>/logs/<trial>.log`; the terminal shows the sweep's own lines.
+
 The run trains in a thread of the trial actor; its logger hands Tune the mean of each
 metric since its previous report, every `log_every` environment steps (Tune's time
 attribute: environment steps), so ASHA can stop weak trials. A stopped trial ends as an
@@ -13,12 +16,14 @@ import queue
 import shutil
 import sys
 import threading
+import traceback
 from pathlib import Path
 from typing import Any
 
 from rlkit import checkpoint
 from rlkit.config import load_yaml
 from rlkit.logger import METRICS_FILE, read_metrics
+from rlkit.output import LOGS_DIR, send_output_to
 from rlkit.rundir import CONFIG_FILE
 from rlkit.sweep.spec import TIME_ATTR, Sweep, describe
 
@@ -89,6 +94,8 @@ def trainable(sweep: Sweep) -> Any:
 
     class SweepTrial(tune.Trainable):
         def setup(self, config: dict[str, Any]) -> None:
+            # everything this trial's process prints goes to its log file, not the terminal
+            send_output_to(sweep.directory / LOGS_DIR / f"{self.trial_name}.log")
             self._reports: queue.Queue[tuple[str, Any]] = queue.Queue()
             self._stop = threading.Event()
             self._last: dict[str, float] = {}
@@ -105,6 +112,7 @@ def trainable(sweep: Sweep) -> Any:
                 run_trial(sweep, values, self.trial_name, report=report, stop=self._stop)
                 self._reports.put(("done", None))
             except BaseException as error:  # handed to Tune, which retries the trial
+                traceback.print_exc()  # into the trial's log
                 self._reports.put(("error", error))
 
         def step(self) -> dict[str, Any]:
@@ -133,8 +141,13 @@ def trainable(sweep: Sweep) -> Any:
     return tune.with_resources(SweepTrial, resources)
 
 
-def progress_callback() -> Any:
+def progress_callback(logs: Path | None = None) -> Any:
+    """One line per trial event on stderr; a failure's line names its error and log file."""
     from ray import tune
+
+    def failure(trial: Any) -> str:
+        log = "" if logs is None else f"; log: {logs / f'{trial}.log'}"
+        return f"{_error_line(trial)}{log}"
 
     class Progress(tune.Callback):
         """One line per trial event on stderr (Tune's own output is off)."""
@@ -154,11 +167,21 @@ def progress_callback() -> Any:
         def on_trial_recover(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
         ) -> None:
-            print(f"rlkit: {trial} failed; retrying", file=sys.stderr)
+            print(f"rlkit: {trial} failed ({failure(trial)}); retrying", file=sys.stderr)
 
         def on_trial_error(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
         ) -> None:
-            print(f"rlkit: {trial} failed (see {trial.error_file})", file=sys.stderr)
+            print(f"rlkit: {trial} failed: {failure(trial)}", file=sys.stderr)
 
     return Progress()
+
+
+def _error_line(trial: Any) -> str:
+    """The last line of a failed trial's traceback (`Error: message`), as Tune saved it."""
+    try:
+        lines = Path(trial.error_file).read_text().strip().splitlines()
+    except (OSError, TypeError):
+        return "see its log"
+    text = lines[-1].strip() if lines else "see its log"
+    return text if len(text) <= 300 else text[:297] + "..."
