@@ -77,6 +77,7 @@ MAX_RESTARTS = 10
 START_TIMEOUT_S = 120.0
 WORKERS_PER_CPU = 8  # Ray workers per CPU at most: each reserves at least 1/8 CPU
 MIN_CPU_PER_WORKER = 1 / WORKERS_PER_CPU
+FREE_CPU_WAIT_S = 5.0  # how long a new pool waits for CPUs a closed one is giving back
 MAX_INPROCESS_WORKERS = 64  # in one process, one after another: debugging, tiny runs
 
 
@@ -408,7 +409,7 @@ class RayPool(_Pool):
             target, _ = ray_address(address)
             where = "started a local Ray" if target is None else f"connected to Ray at {target}"
             self._on_event(f"{where} ({total:g} CPUs) in {self.startup_seconds:.1f} s")
-        free = free_cpus()
+        free = _settled_free_cpus(free_cpus, self.size * num_cpus)
         check_ray_workers(self.size, free, total)
         self.cpus_per_worker = _cpu_share(num_cpus, free, self.size)
         if self.cpus_per_worker < num_cpus:
@@ -561,6 +562,17 @@ class RayPool(_Pool):
             with contextlib.suppress(Exception):  # Ray already shut down, or the actor gone
                 self._ray.kill(actor, no_restart=True)
         self._actors = []
+
+
+def _settled_free_cpus(free_cpus: Callable[[], float], wanted: float) -> float:
+    """Ray's free CPUs, waiting up to `FREE_CPU_WAIT_S` for `wanted` of them: actors that a
+    pool just closed (`ray.kill`) give their CPUs back a moment later."""
+    deadline = time.monotonic() + FREE_CPU_WAIT_S
+    free = free_cpus()
+    while free < wanted and time.monotonic() < deadline:
+        time.sleep(0.1)
+        free = free_cpus()
+    return free
 
 
 def _cpu_share(wanted: float, free: float, workers: int) -> float:

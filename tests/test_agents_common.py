@@ -179,7 +179,7 @@ def test_recurrent_policies_take_the_same_encoders(
         threads=1,
         overrides=overrides,
     )
-    loaded = rlkit.load(result.run_dir)
+    loaded = rlkit.load(result.run_dir, trust_modules=True)
     policy = loaded.agent.policy
     assert policy.lstm is not None and policy.encoder.output_dim > 0
-    assert rlkit.evaluate(result.run_dir, episodes=2).episodes == 2
+    assert rlkit.evaluate(result.run_dir, episodes=2, trust_modules=True).episodes == 2
