@@ -74,4 +74,5 @@ def test_agents_do_not_import_the_orchestrator() -> None:
 
 
 def test_subpackages_are_seen() -> None:
-    assert {"rlkit.sweep", "rlkit.sweep.spec", "rlkit.resolve"} <= set(modules())
+    subpackages = {"rlkit.sweep", "rlkit.sweep.spec", "rlkit.group", "rlkit.group.seed"}
+    assert {*subpackages, "rlkit.resolve"} <= set(modules())
