@@ -152,6 +152,8 @@ def row_of(directory: Path) -> list[str]:
             steps_text += f" ({len(firsts) - len(got)} never)"
         name = "success" if target.metric == "success" else "return"
         target_text = f"{name} >= {target.value:g}"
+        episodes = int(data.get("episodes") or group.final_episodes)
+        target_text += f" ({episodes} episodes)" if episodes != 20 else ""
     if len(values) < len(group.seeds):
         reached += f" ({len(group.seeds) - len(values)} not finished)"
     seconds = [float(row["seconds"]) for row in finished]
@@ -204,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("groups", nargs="*", type=Path, help="seed group dirs (rlkit run --seeds)")
     parser.add_argument("--list", action="store_true", help="print the built-in targets")
+    parser.add_argument(
+        "--agent", help="only the groups of this agent (the table in its docs page)"
+    )
     args = parser.parse_args(argv)
     if args.list:
         for target in TARGETS:
@@ -215,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     from rlkit.errors import UserError
 
     try:
-        print(table(args.groups))
+        groups = args.groups
+        if args.agent is not None:
+            from rlkit.group import read_group
+
+            groups = [d for d in groups if read_group(d).agent == args.agent]
+        print(table(groups))
     except UserError as error:
         print(f"learning_results: {error}", file=sys.stderr)
         return 2
