@@ -4,7 +4,7 @@
     init_ray("10.0.0.5:6379")     # connect to a running head (`ray start --head`)
     init_ray("ray://host:10001")  # Ray Client
 
-Only this module and `rlkit.pool` import ray, and only inside functions: importing rlkit,
+Only this module and `rlkit.raypool` import ray, and only inside functions: importing rlkit,
 `rlkit --help` and `rlkit list` never load it. A Ray already initialised in this process
 (a test session, a Tune trial) is reused as it is.
 

@@ -25,7 +25,8 @@ import yaml
 from rlkit.cli import main
 from rlkit.errors import UserError
 from rlkit.parallel import PROBE_TIMEOUT_S, check_address
-from rlkit.pool import Backend, LostCall, WorkerPool, WorkerPoolError, _cpu_share, make_pool
+from rlkit.pool import Backend, LostCall, WorkerPool, WorkerPoolError, make_pool
+from rlkit.raypool import _cpu_share
 from rlkit.seeding import derive_seed
 from tests.conftest import cli_env
 from tests.pool_workers import BrokenWorker, CartPoleWorker, TableWorker
