@@ -26,7 +26,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from rlkit.agent import check_spaces
+from rlkit.agent import check_spaces, load_agent
 from rlkit.config import StrictModel, load_yaml, merge, split_overrides, validate
 from rlkit.encoders import EncoderSettings, explicit_settings
 from rlkit.environments import EnvFactory, resolve_env_id
@@ -121,6 +121,25 @@ def resolve(
     if not keep_env:
         env.close()
     return Resolved(settings, agent_config, env_id, env if keep_env else None)
+
+
+def chosen_agent(agent: str | None, config: str | Path | None) -> tuple[str, Any, list[Layer]]:
+    """The agent to run (named on the command line, or by the `--config` file; both: they
+    must agree), its class, and the file's layer (none without a file)."""
+    layers: list[Layer] = []
+    file_agent = None
+    if config is not None:
+        file_agent, layer = file_layer(config)
+        layers.append(layer)
+    agent_name = agent or file_agent
+    if agent_name is None:
+        raise UserError(
+            "no agent given; name one (see `rlkit list agents`) "
+            "or use --config FILE with an agent: key"
+        )
+    if agent and file_agent and agent != file_agent:
+        raise UserError(f"config file '{config}' is for agent '{file_agent}', not '{agent}'")
+    return agent_name, load_agent(agent_name), layers
 
 
 def file_layer(path: str | Path) -> tuple[str | None, Layer]:

@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from rlkit import checkpoint
-from rlkit.agent import load_agent
 from rlkit.config import dump_yaml
 from rlkit.errors import UserError
 from rlkit.logger import METRICS_FILE, Report
 from rlkit.parallel import check_address
 from rlkit.pool import check_worker_count
 from rlkit.readback import LoadedRun, evaluate_run, load, read_run
-from rlkit.resolve import Layer, file_layer, flags_layer, overrides_layer, resolve
+from rlkit.resolve import Layer, chosen_agent, flags_layer, overrides_layer, resolve
 from rlkit.resume import RESUME_MAY_CHANGE, _resume
 from rlkit.run import CHECKPOINT_DIR
 from rlkit.rundir import (
@@ -116,20 +115,8 @@ def train(
             "a new run starts from scratch"
         )
 
-    layers: list[Layer] = []  # lowest first: the file, flags, hparams, --set
-    file_agent = None
-    if config is not None:
-        file_agent, layer = file_layer(config)
-        layers.append(layer)
-    agent_name = agent or file_agent
-    if agent_name is None:
-        raise UserError(
-            "no agent given; name one (see `rlkit list agents`) "
-            "or use --config FILE with an agent: key"
-        )
-    if agent and file_agent and agent != file_agent:
-        raise UserError(f"config file '{config}' is for agent '{file_agent}', not '{agent}'")
-    agent_cls = load_agent(agent_name)
+    # lowest first: the file, flags, hparams, --set
+    agent_name, agent_cls, layers = chosen_agent(agent, config)
     layers += [
         flags_layer(given),
         Layer(hparams=dict(hparams or {})),

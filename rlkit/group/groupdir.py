@@ -154,27 +154,13 @@ def new_group(
     final_episodes: int,
 ) -> Group:
     """Resolve the group's config (every check `rlkit run` makes), then make its dir."""
-    from rlkit.agent import load_agent
     from rlkit.parallel import check_address, ray_address
-    from rlkit.resolve import Layer, file_layer, flags_layer, overrides_layer, resolve
+    from rlkit.resolve import Layer, chosen_agent, flags_layer, overrides_layer, resolve
     from rlkit.seeding import run_seeds
     from rlkit.settings import RunSettings
 
     given = {key: value for key, value in flags.items() if value is not None}
-    layers: list[Layer] = []
-    file_agent = None
-    if config is not None:
-        file_agent, layer = file_layer(config)
-        layers.append(layer)
-    agent_name = agent or file_agent
-    if agent_name is None:
-        raise UserError(
-            "no agent given; name one (see `rlkit list agents`) "
-            "or use --config FILE with an agent: key"
-        )
-    if agent and file_agent and agent != file_agent:
-        raise UserError(f"config file '{config}' is for agent '{file_agent}', not '{agent}'")
-    agent_cls = load_agent(agent_name)
+    agent_name, agent_cls, layers = chosen_agent(agent, config)
     # a group's runs are quiet, one torch thread each unless told otherwise
     layers.insert(0, Layer(settings={"threads": 1, "progress": False}))
     layers += [
