@@ -59,6 +59,7 @@ from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.errors import UserError
 from rlkit.evaluation import Episode, play_episode
+from rlkit.networks import Activation
 from rlkit.policies import (
     ActorCritic,
     GreedyActing,
@@ -103,11 +104,24 @@ class NESConfig(StrictModel):
         description="every member of a generation starts from the same seeded reset "
         "(common random numbers: ranks compare policies, not start states)",
     )
+    select_every: PositiveInt | None = Field(
+        default=None,
+        description="every this many generations the centre plays select_episodes episodes "
+        "from fixed starts of their own, and the run's policy (acting, evaluated, saved) is "
+        "the best-scoring centre so far while the search goes on from the current one; "
+        "none: the policy is the current centre",
+    )
+    select_episodes: PositiveInt = Field(
+        default=5, description="episodes per selection evaluation of the centre"
+    )
     noise_table_size: PositiveInt = Field(
         default=25_000_000,
         description="Gaussian floats in the shared noise table (4 bytes each, once per node)",
     )
     hidden: list[PositiveInt] = Field(default=[64, 64], description="MLP widths of the policy")
+    activation: Activation = Field(
+        default="relu", description="hidden units: relu, or tanh (Salimans et al. 2017's)"
+    )
     lstm_size: PositiveInt | None = Field(
         default=None, description="LSTM core width; none for a memoryless policy"
     )
@@ -168,6 +182,7 @@ def build_policy(
         observation_space,
         action_space,
         hidden=config.hidden,
+        activation=config.activation,
         lstm_size=config.lstm_size,
         encoder=config.encoder,
     )
@@ -264,6 +279,8 @@ class NES(GreedyActing):
         self.step = 0
         self._generation = 0
         self._noise: np.ndarray | None = None
+        self.best_centre: np.ndarray | None = None  # with select_every: the policy's
+        self.best_score = -math.inf
 
     @property
     def noise(self) -> np.ndarray:
@@ -284,6 +301,9 @@ class NES(GreedyActing):
         ) as pool:
             while self.step < total_steps and not run.stop_requested:
                 metrics = self._generation_step(pool, run, total_steps - self.step)
+                every = self.config.select_every
+                if every is not None and self._generation % every == 0:
+                    metrics.update(self._select(pool, total_steps - self.step))
                 run.end_iteration(self, metrics)
 
     def _tasks(self) -> tuple[np.ndarray, list[Task]]:
@@ -349,7 +369,7 @@ class NES(GreedyActing):
                 eta_sigma=self.eta_sigma,
             )
             self.centre, self.sigma = centre.astype(np.float32), sigma.astype(np.float32)
-        set_flat_parameters(self.params, torch.from_numpy(self.centre))
+        set_flat_parameters(self.params, torch.from_numpy(self._acting()))
         self._generation += 1
         return {
             "train/population_return": float(returns.mean()),
@@ -359,6 +379,34 @@ class NES(GreedyActing):
             "train/parameter_norm": float(np.linalg.norm(self.centre)),
             **traffic,
         }
+
+    def _select(self, pool: WorkerPool, remaining: int) -> dict[str, float]:
+        """Score the centre on the fixed selection starts; the best centre so far acts.
+
+        The starts are the same every time (seeds of their own, not the training
+        episodes' or the evaluation's), so scores compare centres, not start states.
+        """
+        count = self.config.select_episodes
+        max_steps = remaining // count
+        if max_steps == 0:
+            return {}
+        tasks = [
+            Task(0, 0.0, derive_seed(self.seed, "selection", index=index)) for index in range(count)
+        ]
+        chunked = map_chunks(
+            pool, "evaluate", tasks, shared=(self.centre, 0.0), args=(self._generation, max_steps)
+        )
+        episodes: list[Episode] = chunked.results
+        self.step += sum(episode.length for episode in episodes)
+        score = float(np.mean([episode.total for episode in episodes]))
+        if score > self.best_score:
+            self.best_score, self.best_centre = score, self.centre.copy()
+        set_flat_parameters(self.params, torch.from_numpy(self._acting()))
+        return {"train/selection_return": score, "train/selected_return": self.best_score}
+
+    def _acting(self) -> np.ndarray:
+        """The parameters the policy acts with: the best centre when there is one."""
+        return self.centre if self.best_centre is None else self.best_centre
 
     def _adam_ascend(self, gradient: np.ndarray) -> None:
         """One Adam step along `gradient` (Adam minimises, so it gets the negative)."""
@@ -375,6 +423,15 @@ class NES(GreedyActing):
             "step": self.step,
             "generation": self._generation,
             "rng": self.rng.bit_generator.state,
+            **self._selection_state(),
+        }
+
+    def _selection_state(self) -> dict[str, Any]:
+        if self.best_centre is None:
+            return {}
+        return {
+            "best_centre": torch.from_numpy(self.best_centre.copy()),
+            "best_score": self.best_score,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -384,7 +441,10 @@ class NES(GreedyActing):
         (param,) = self.adam.param_groups[0]["params"]
         with torch.no_grad():
             param.copy_(torch.from_numpy(self.centre))
-        set_flat_parameters(self.params, torch.from_numpy(self.centre))
+        best = state.get("best_centre")
+        self.best_centre = None if best is None else best.numpy().astype(np.float32)
+        self.best_score = float(state.get("best_score", -math.inf))
+        set_flat_parameters(self.params, torch.from_numpy(self._acting()))
         self.step = int(state["step"])
         self._generation = int(state["generation"])
         self.rng.bit_generator.state = state["rng"]

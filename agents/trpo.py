@@ -104,6 +104,11 @@ class TRPOConfig(StrictModel):
         default="tanh",
         description="hidden units: tanh (Schulman et al. 2015; SB3's MlpPolicy) or relu",
     )
+    orthogonal_init: bool = Field(
+        default=False,
+        description="orthogonal torso layers (gain sqrt(2), zero biases), as SB3's ortho_init; "
+        "false: PyTorch's default initialisation",
+    )
     log_std_init: float = Field(
         default=0.0, description="initial log standard deviation of Gaussian (Box) policies"
     )
@@ -257,6 +262,7 @@ def build_policy(
         shared_torso=False,
         activation=cfg.activation,
         encoder=cfg.encoder,
+        orthogonal_init=cfg.orthogonal_init,
     )
 
 

@@ -25,7 +25,10 @@ explicitly; the module keeps none. `episode_starts[t, b]` True resets env b's st
 to zeros *before* step t, so one stored sequence may hold several episodes
 (truncated backpropagation through time over stored sequences).
 
-Initialisation (beyond PyTorch's defaults for the torso): the policy output layer is
+Initialisation: the torso keeps PyTorch's defaults, or with `orthogonal_init` its linear
+and convolution layers are orthogonal with gain sqrt(2) and zero biases (SB3's
+`ortho_init`, which the SB3 and sb3-contrib policies rlkit is compared with use). The
+policy output layer is
 orthogonal with gain 0.01, so the initial policy is near uniform / near zero-mean
 (Andrychowicz et al. 2021, "What matters in on-policy RL": a 100x smaller last policy
 layer); the
@@ -40,6 +43,7 @@ Flat-parameter helpers (`flat_parameters`, `set_flat_parameters`, `flat_gradient
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -67,6 +71,7 @@ RecurrentState = tuple[torch.Tensor, ...]
 
 POLICY_OUTPUT_GAIN = 0.01  # Andrychowicz et al. 2021: 100x smaller last policy layer
 VALUE_OUTPUT_GAIN = 1.0
+TORSO_GAIN = math.sqrt(2)  # orthogonal_init: SB3's gain for its feature and MLP layers
 FORGET_GATE_BIAS = 1.0  # Gers et al. 2000; Jozefowicz et al. 2015
 
 
@@ -253,6 +258,19 @@ def run_lstm(
     return torch.cat(outputs, dim=0), hidden, cell
 
 
+def _orthogonal_torso(*encoders: nn.Module | None) -> None:
+    """Orthogonal weights (gain `TORSO_GAIN`) and zero biases for the encoders' linear
+    and convolution layers; run after the heads so their draws are unchanged."""
+    for encoder in encoders:
+        if encoder is None:
+            continue
+        for layer in encoder.modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                nn.init.orthogonal_(layer.weight, gain=TORSO_GAIN)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+
+
 class ActorCritic(nn.Module):
     """Encoder -> optional LSTM -> policy head and value head (see the module docstring).
 
@@ -261,8 +279,10 @@ class ActorCritic(nn.Module):
     with "tanh").
     `lstm_size`: None for a memoryless policy, else the LSTM width, its forget-gate
     biases at `forget_bias`. `shared_torso`: False gives the value function its own
-    encoder (and LSTM). `normalize_observations`: vector observations pass through one
-    `ObservationNormalizer` (shared by both encoders) first; `update_normalizer` feeds it.
+    encoder (and LSTM). `orthogonal_init`: the encoders' linear and convolution layers
+    orthogonal (gain sqrt(2), zero bias). `normalize_observations`: vector observations
+    pass through one `ObservationNormalizer` (shared by both encoders) first;
+    `update_normalizer` feeds it.
     """
 
     def __init__(
@@ -277,6 +297,7 @@ class ActorCritic(nn.Module):
         forget_bias: float = FORGET_GATE_BIAS,
         normalize_observations: bool = False,
         encoder: EncoderSettings | None = None,
+        orthogonal_init: bool = False,
     ) -> None:
         super().__init__()
         if lstm_size is not None and lstm_size <= 0:
@@ -304,6 +325,8 @@ class ActorCritic(nn.Module):
         self.value_head = nn.Linear(features, 1)
         nn.init.orthogonal_(self.value_head.weight, gain=VALUE_OUTPUT_GAIN)
         nn.init.zeros_(self.value_head.bias)
+        if orthogonal_init:
+            _orthogonal_torso(self.encoder, self.value_encoder)
         shape = observation_space.shape
         if normalize_observations and shape is not None and len(shape) == 1:
             normalizer = ObservationNormalizer(int(shape[0]))

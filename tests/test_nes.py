@@ -19,6 +19,7 @@ import torch
 
 import rlkit
 from rlkit.agents.nes import (
+    NES,
     NESConfig,
     NESWorker,
     Task,
@@ -31,8 +32,11 @@ from rlkit.agents.nes import (
 from rlkit.checkpoint import list_checkpoints
 from rlkit.environments import EnvFactory
 from rlkit.errors import UserError
+from rlkit.evaluation import play_episode
 from rlkit.logger import read_metrics
+from rlkit.policies import flat_parameters
 from rlkit.pool import make_pool, map_chunks
+from rlkit.seeding import derive_seed, run_seeds
 from rlkit.signals import LearningSignals
 from rlkit.training import evaluate_run
 from rlkit.workers import WorkerSetup
@@ -234,6 +238,46 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
     ]
     for key in ("centre", "sigma", "adam", "generation", "step"):
         torch.testing.assert_close(final[0][key], final[1][key])
+
+
+def test_selection_keeps_the_best_centre_and_the_policy_acts_with_it(tmp_path: Path) -> None:
+    """With select_every, the centre is scored on fixed starts of their own; the policy
+    (what acts, is evaluated and is saved) is the best-scoring centre so far."""
+    overrides = [
+        "variant=snes", "population=6", "hidden=[8]", "select_every=1", "select_episodes=2",
+        "noise_table_size=10000",
+    ]  # fmt: skip
+    result = rlkit.train(
+        "nes", **settings(tmp_path, steps=6_000, pool="inprocess", overrides=overrides)
+    )
+    rows = [
+        row
+        for row in read_metrics(result.run_dir / "metrics.jsonl")
+        if "train/selection_return" in row
+    ]
+    scores = [row["train/selection_return"] for row in rows]
+    assert len(scores) >= 3 and len(set(scores)) > 1
+    assert [row["train/selected_return"] for row in rows] == list(np.maximum.accumulate(scores))
+    saved = torch.load(result.checkpoint, weights_only=False)["agent"]
+    assert saved["best_score"] == max(scores)
+
+    config = NESConfig(
+        variant="snes", population=6, hidden=[8], select_every=1, select_episodes=2,
+        noise_table_size=10_000,
+    )  # fmt: skip
+    env = EnvFactory("CartPole-v1")(0)
+    agent = NES(
+        config, observation_space=env.observation_space, action_space=env.action_space, seed=0
+    )
+    agent.load_state_dict(saved)
+    agent_seed = run_seeds(0)["agent"]  # the agent's seed stream, as `rlkit run --seed 0`
+    acting = flat_parameters(agent.policy.policy_parameters()).numpy()
+    np.testing.assert_array_equal(acting, saved["best_centre"].numpy())
+    replayed = [
+        play_episode(agent, env, seed=derive_seed(agent_seed, "selection", index=index)).total
+        for index in range(2)
+    ]
+    assert np.mean(replayed) == saved["best_score"]  # the same fixed starts every time
 
 
 @pytest.mark.slow

@@ -244,3 +244,35 @@ def test_activation_chooses_the_mlp_units_of_both_encoders() -> None:
     assert tanh.value_encoder is not None
     assert units(tanh.encoder) == units(tanh.value_encoder) == {torch.nn.Tanh}
     assert units(ActorCritic(VECTOR, DISCRETE, hidden=(8,)).encoder) == {torch.nn.ReLU}
+
+
+def test_orthogonal_init_makes_the_torso_orthogonal_and_leaves_the_heads_alone() -> None:
+    """SB3's ortho_init: torso layers orthogonal with gain sqrt(2), zero biases; the
+    heads are drawn first, so they are the same as without it."""
+    space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    nets = {}
+    for orthogonal in (False, True):
+        torch.manual_seed(3)
+        nets[orthogonal] = ActorCritic(
+            space, gym.spaces.Discrete(2), hidden=(64, 32), shared_torso=False,
+            orthogonal_init=orthogonal,
+        )  # fmt: skip
+    torch.testing.assert_close(
+        nets[True].policy_head.state_dict(), nets[False].policy_head.state_dict()
+    )
+    torch.testing.assert_close(
+        nets[True].value_head.state_dict(), nets[False].value_head.state_dict()
+    )
+    for encoder in (nets[True].encoder, nets[True].value_encoder):
+        assert encoder is not None
+        layers = [layer for layer in encoder.modules() if isinstance(layer, torch.nn.Linear)]
+        assert len(layers) == 2
+        for layer in layers:
+            weight = layer.weight.detach()
+            rows, columns = weight.shape
+            # orthogonal with gain g: the smaller side's Gram matrix is g^2 I
+            gram = weight @ weight.T if rows <= columns else weight.T @ weight
+            torch.testing.assert_close(gram, 2.0 * torch.eye(min(rows, columns)))
+            assert not layer.bias.detach().any()
+    default = next(m for m in nets[False].encoder.modules() if isinstance(m, torch.nn.Linear))
+    assert default.bias.detach().any()  # PyTorch's default: uniform biases
