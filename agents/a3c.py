@@ -64,7 +64,6 @@ from rlkit.policies import (
 )
 from rlkit.rollout import Carry, Rollout, collect_envs, discounted_returns
 from rlkit.run import Run
-from rlkit.seeding import derive_seed
 from rlkit.workers import TorchStream, WorkerSetup
 
 
@@ -190,14 +189,8 @@ class A3CWorker:
     """`envs_per_worker` envs and one network copy; `gradients` is all the learner calls."""
 
     def __init__(self, setup: WorkerSetup, *, config: A3CConfig) -> None:
-        made = setup.start()  # env 0 plays on the worker's seeds; any others on derived ones
-        count = config.envs_per_worker
-        others = [derive_seed(setup.seed, "env", i) for i in range(1, count)]
-        self.envs = [made, *(setup.make_env(seed) for seed in others)]
-        resets = [
-            setup.reset_seed,
-            *(derive_seed(setup.reset_seed, "env", i) for i in range(1, count)),
-        ]
+        self.envs, resets = setup.start_envs(config.envs_per_worker)
+        made = self.envs[0]
         self.stream = TorchStream(setup.seed)  # actions: the worker's own stream
         self.signals = setup.signals
         self.config = config

@@ -1,7 +1,8 @@
 """TRPO: Schulman et al. (2015), "Trust Region Policy Optimization", ICML.
 
 Each iteration the rollout workers play the current policy for `steps_per_worker` steps
-each; the learner then maximises the importance-sampled surrogate
+in each of their `envs_per_worker` envs (stepped together, acting in one batch); the
+learner then maximises the importance-sampled surrogate
 L(theta) = mean(pi_theta(a|s) / pi_old(a|s) * A) subject to mean KL(pi_old || pi_theta)
 <= `max_kl`. The step direction is the natural gradient F^-1 g, found by conjugate
 gradient on Fisher-vector products (the Hessian of the mean KL at theta_old, times a
@@ -26,9 +27,9 @@ does not have: a plain Gaussian with a learned state-independent log-std startin
 Deviations from the paper: the value network is fitted by Adam, not by a trust-region
 regression; the Fisher matrix is damped (F + damping I, common practice). Hidden units
 are tanh as in the paper (`activation`; with ReLU, CartPole took 4-10x the env steps to
-a greedy 475 in benchmarks/pg_cartpole.py). The batch is `steps_per_worker` x `workers`
-env steps; the last iteration shortens the segments so a run ends within `workers - 1`
-steps of its total.
+a greedy 475 in benchmarks/pg_cartpole.py). The batch is `steps_per_worker` x
+`envs_per_worker` x `workers` env steps; the last iteration shortens the segments so a
+run ends within `envs_per_worker` x `workers` - 1 steps of its total.
 A resumed run restarts its workers' envs on fresh episodes (seeded from the step).
 """
 
@@ -57,7 +58,7 @@ from rlkit.policies import (
     flat_parameters,
     set_flat_parameters,
 )
-from rlkit.rollout import Carry, Rollout, gae
+from rlkit.rollout import Carry, Rollout, collect_envs, gae
 from rlkit.run import Run
 from rlkit.workers import TorchStream, WorkerSetup
 
@@ -66,7 +67,13 @@ class TRPOConfig(StrictModel):
     """TRPO hyperparameters (`--set name=value`); defaults are sb3-contrib's."""
 
     steps_per_worker: PositiveInt = Field(
-        default=1024, description="env steps each worker collects per iteration (batch = x workers)"
+        default=1024,
+        description="steps each env of each worker plays per iteration (batch = x "
+        "envs_per_worker x workers)",
+    )
+    envs_per_worker: PositiveInt = Field(
+        default=1,
+        description="envs each worker steps together, acting on them in one batch",
     )
     gamma: float = Field(default=0.99, ge=0.0, le=1.0, description="discount factor")
     gae_lambda: float = Field(
@@ -270,20 +277,24 @@ class TRPOWorker:
     """One env and a policy copy; keeps its env, episode and sampling RNG across calls."""
 
     def __init__(self, setup: WorkerSetup, *, config: TRPOConfig) -> None:
-        self.env = setup.start()
+        self.envs, resets = setup.start_envs(config.envs_per_worker)
         self.stream = TorchStream(setup.seed)
         self.signals = setup.signals  # Atari: clipped rewards, lost lives terminal
         with TorchStream.isolated():
-            space = self.env.observation_space
-            self.policy = build_policy(space, self.env.action_space, config)
-        self.carry = Carry.start(self.env, self.policy, seed=setup.reset_seed)
+            made = self.envs[0]
+            self.policy = build_policy(made.observation_space, made.action_space, config)
+        self.carries = [
+            Carry.start(env, self.policy, seed=seed)
+            for env, seed in zip(self.envs, resets, strict=True)
+        ]
 
     def rollout(self, weights: dict[str, torch.Tensor], version: int, steps: int) -> Rollout:
-        """`steps` env steps with the sent weights, continuing where the last call stopped."""
+        """`steps` steps in each env with the sent weights, continuing where the last call
+        stopped; the envs act in one batch."""
         self.policy.load_state_dict(weights)
         with self.stream:
-            rollout, self.carry = self.carry.collect(
-                self.env, self.policy, steps, version=version, signals=self.signals
+            rollout, self.carries = collect_envs(
+                self.envs, self.policy, self.carries, steps, version=version, signals=self.signals
             )
         return rollout
 
@@ -339,7 +350,8 @@ class TRPO(GreedyActing):
         cfg = self.config
         with run.start_workers(TRPOWorker, self, self.seed, {"config": cfg}) as pool:
             while self.step < total_steps and not run.stop_requested:
-                remaining = math.ceil((total_steps - self.step) / pool.size)
+                envs = pool.size * cfg.envs_per_worker
+                remaining = math.ceil((total_steps - self.step) / envs)
                 steps = min(cfg.steps_per_worker, remaining)
                 weights = self.policy.state_dict()
                 rollouts = pool.call_all("rollout", weights, self._iterations, steps)

@@ -58,6 +58,17 @@ class WorkerSetup:
             torch.set_num_threads(self.threads)
         return self.make_env(self.seed)
 
+    def start_envs(self, count: int) -> tuple[list[gym.Env[Any, Any]], list[int]]:
+        """`start()` and `count - 1` more envs, with each env's first reset seed: env 0
+        plays on the worker's seeds, env `i` on seeds derived from them (stream "env", i)."""
+        first = self.start()
+        others = [self.make_env(derive_seed(self.seed, "env", i)) for i in range(1, count)]
+        resets = [
+            self.reset_seed,
+            *(derive_seed(self.reset_seed, "env", i) for i in range(1, count)),
+        ]
+        return [first, *others], resets
+
 
 def worker_seeds(agent_seed: int, workers: int) -> list[int]:
     """Worker `i`'s seed, for every worker (the one scheme of every pool agent)."""

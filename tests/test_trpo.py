@@ -209,6 +209,21 @@ def test_resume_continues_from_the_step_count_with_the_optimiser_state(tmp_path:
     assert steps == [1024, 2048, 3072, 4096]
 
 
+def test_a_worker_steps_several_envs_into_one_batch(tmp_path: Path) -> None:
+    # 1 worker x 2 envs x 512 steps: the same 1,024-step batch per iteration as 2 x 1
+    run = train(
+        tmp_path, "e", env="CartPole-v1", steps=2048, workers=1, overrides=["envs_per_worker=2"]
+    )
+    rows = learning_rows(run.run_dir)
+    assert [row["step"] for row in rows if "train/kl" in row] == [1024, 2048]
+    state = rlkit.load(run.run_dir).agent.value_optimizer.state_dict()["state"]
+    assert {float(s["step"]) for s in state.values()} == {2 * 40.0}  # 2 minibatches x 20
+    played = sum(
+        row["episode/length"] for row in rows if row["step"] == 1024 and "episode/length" in row
+    )
+    assert 512 < played <= 1024  # more than one env's 512 steps finished episodes
+
+
 @pytest.mark.slow
 def test_ray_pool_learns_the_same_as_inprocess(tmp_path: Path, ray_local: float) -> None:
     runs = [
