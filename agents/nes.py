@@ -280,7 +280,6 @@ class NES(GreedyActing):
         self._generation = 0
         self._noise: np.ndarray | None = None
         self.best_centre: np.ndarray | None = None  # with select_every: the policy's
-        self.best_score = -math.inf
 
     @property
     def noise(self) -> np.ndarray:
@@ -381,28 +380,37 @@ class NES(GreedyActing):
         }
 
     def _select(self, pool: WorkerPool, remaining: int) -> dict[str, float]:
-        """Score the centre on the fixed selection starts; the best centre so far acts.
+        """Play the centre and the kept policy on the same fresh starts; keep the better.
 
-        The starts are the same every time (seeds of their own, not the training
-        episodes' or the evaluation's), so scores compare centres, not start states.
+        Both play this selection's starts (seeds of their own, new each time, not the
+        training episodes' or the evaluation's): a paired comparison, so the kept policy
+        is one that beat every later challenger on starts it had not been chosen on.
         """
         count = self.config.select_episodes
-        max_steps = remaining // count
+        players = [self.centre] if self.best_centre is None else [self.centre, self.best_centre]
+        max_steps = remaining // (count * len(players))
         if max_steps == 0:
             return {}
+        first = self._generation * count
         tasks = [
-            Task(0, 0.0, derive_seed(self.seed, "selection", index=index)) for index in range(count)
+            Task(0, 0.0, derive_seed(self.seed, "selection", index=first + j)) for j in range(count)
         ]
-        chunked = map_chunks(
-            pool, "evaluate", tasks, shared=(self.centre, 0.0), args=(self._generation, max_steps)
-        )
-        episodes: list[Episode] = chunked.results
-        self.step += sum(episode.length for episode in episodes)
-        score = float(np.mean([episode.total for episode in episodes]))
-        if score > self.best_score:
-            self.best_score, self.best_centre = score, self.centre.copy()
+        scores = []
+        for parameters in players:
+            chunked = map_chunks(
+                pool,
+                "evaluate",
+                tasks,
+                shared=(parameters, 0.0),
+                args=(self._generation, max_steps),
+            )
+            episodes: list[Episode] = chunked.results
+            self.step += sum(episode.length for episode in episodes)
+            scores.append(float(np.mean([episode.total for episode in episodes])))
+        if len(scores) == 1 or scores[0] >= scores[1]:
+            self.best_centre = self.centre.copy()
         set_flat_parameters(self.params, torch.from_numpy(self._acting()))
-        return {"train/selection_return": score, "train/selected_return": self.best_score}
+        return {"train/selection_return": scores[0], "train/selected_return": max(scores)}
 
     def _acting(self) -> np.ndarray:
         """The parameters the policy acts with: the best centre when there is one."""
@@ -429,10 +437,7 @@ class NES(GreedyActing):
     def _selection_state(self) -> dict[str, Any]:
         if self.best_centre is None:
             return {}
-        return {
-            "best_centre": torch.from_numpy(self.best_centre.copy()),
-            "best_score": self.best_score,
-        }
+        return {"best_centre": torch.from_numpy(self.best_centre.copy())}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.centre = state["centre"].numpy().astype(np.float32)
@@ -443,7 +448,6 @@ class NES(GreedyActing):
             param.copy_(torch.from_numpy(self.centre))
         best = state.get("best_centre")
         self.best_centre = None if best is None else best.numpy().astype(np.float32)
-        self.best_score = float(state.get("best_score", -math.inf))
         set_flat_parameters(self.params, torch.from_numpy(self._acting()))
         self.step = int(state["step"])
         self._generation = int(state["generation"])

@@ -34,9 +34,9 @@ from rlkit.environments import EnvFactory
 from rlkit.errors import UserError
 from rlkit.evaluation import play_episode
 from rlkit.logger import read_metrics
-from rlkit.policies import flat_parameters
+from rlkit.policies import flat_parameters, set_flat_parameters
 from rlkit.pool import make_pool, map_chunks
-from rlkit.seeding import derive_seed, run_seeds
+from rlkit.seeding import derive_seed
 from rlkit.signals import LearningSignals
 from rlkit.training import evaluate_run
 from rlkit.workers import WorkerSetup
@@ -240,44 +240,91 @@ def test_resume_continues_from_the_checkpoint(tmp_path: Path) -> None:
         torch.testing.assert_close(final[0][key], final[1][key])
 
 
-def test_selection_keeps_the_best_centre_and_the_policy_acts_with_it(tmp_path: Path) -> None:
-    """With select_every, the centre is scored on fixed starts of their own; the policy
-    (what acts, is evaluated and is saved) is the best-scoring centre so far."""
+def test_selection_keeps_whichever_of_centre_and_kept_policy_plays_the_same_starts_better() -> None:
+    """Each selection plays the centre and the kept policy on the same fresh starts (a
+    seed stream of their own) and keeps the better; the policy acts with what is kept."""
+    config = NESConfig(
+        variant="snes", hidden=[8], select_every=1, select_episodes=3, noise_table_size=10_000
+    )
+    env = EnvFactory("CartPole-v1")(0)
+    agent = NES(
+        config, observation_space=env.observation_space, action_space=env.action_space, seed=5
+    )
+    rng = np.random.default_rng(0)
+    candidates = [rng.normal(0.0, 1.0, agent.centre.size).astype(np.float32) for _ in range(4)]
+
+    def replay(parameters: np.ndarray, generation: int) -> float:
+        set_flat_parameters(agent.params, torch.from_numpy(parameters))
+        starts = [derive_seed(5, "selection", index=generation * 3 + j) for j in range(3)]
+        return float(np.mean([play_episode(agent, env, seed=seed).total for seed in starts]))
+
+    noise = noise_table(0, config.noise_table_size)
+    kept: np.ndarray | None = None
+    outcomes = []
+    with make_pool(
+        NESWorker, cartpole_workers(2, config), backend="inprocess", shared={"noise": noise}
+    ) as pool:
+        for generation, centre in enumerate(candidates):
+            agent.centre, agent._generation = centre, generation
+            metrics = agent._select(pool, remaining=10**6)
+            acting = flat_parameters(agent.params).numpy().copy()
+            expected = {centre.tobytes(): replay(centre, generation)}
+            if kept is not None:
+                expected[kept.tobytes()] = replay(kept, generation)
+            winner = max(expected, key=lambda key: expected[key])  # first (the centre) on ties
+            assert metrics["train/selection_return"] == expected[centre.tobytes()]
+            assert metrics["train/selected_return"] == expected[winner]
+            assert agent.best_centre is not None and agent.best_centre.tobytes() == winner
+            np.testing.assert_array_equal(acting, agent.best_centre)
+            kept = agent.best_centre.copy()
+            outcomes.append(winner == centre.tobytes())
+    assert not all(outcomes[1:])  # the kept policy won a round: a real comparison
+
+
+def test_a_run_with_selection_resumes_with_its_kept_policy(tmp_path: Path) -> None:
+    """The kept policy is in the checkpoints: a run cut back to a middle checkpoint and
+    resumed ends with the same kept policy and centre; loading one acts with it."""
     overrides = [
-        "variant=snes", "population=6", "hidden=[8]", "select_every=1", "select_episodes=2",
+        "variant=snes", "population=6", "hidden=[8]", "select_every=2", "select_episodes=2",
         "noise_table_size=10000",
     ]  # fmt: skip
-    result = rlkit.train(
-        "nes", **settings(tmp_path, steps=6_000, pool="inprocess", overrides=overrides)
-    )
-    rows = [
+    straight = rlkit.train(
+        "nes",
+        **settings(
+            tmp_path, name="a", steps=6_000, pool="inprocess", overrides=overrides,
+            checkpoint_every=2_000, keep_checkpoints=10,
+        ),
+    )  # fmt: skip
+    selections = [
         row
-        for row in read_metrics(result.run_dir / "metrics.jsonl")
+        for row in read_metrics(straight.run_dir / "metrics.jsonl")
         if "train/selection_return" in row
     ]
-    scores = [row["train/selection_return"] for row in rows]
-    assert len(scores) >= 3 and len(set(scores)) > 1
-    assert [row["train/selected_return"] for row in rows] == list(np.maximum.accumulate(scores))
-    saved = torch.load(result.checkpoint, weights_only=False)["agent"]
-    assert saved["best_score"] == max(scores)
-
+    assert any(row["train/selected_return"] > row["train/selection_return"] for row in selections)
+    copy = tmp_path / "b"
+    shutil.copytree(straight.run_dir, copy)
+    for path in list_checkpoints(copy / "checkpoints")[1:]:
+        path.unlink()
+    rlkit.train("nes", resume=copy)
+    final = [
+        torch.load(list_checkpoints(run / "checkpoints")[-1], weights_only=False)["agent"]
+        for run in (straight.run_dir, copy)
+    ]
+    for key in ("best_centre", "centre", "sigma", "step"):
+        torch.testing.assert_close(final[0][key], final[1][key])
     config = NESConfig(
-        variant="snes", population=6, hidden=[8], select_every=1, select_episodes=2,
+        variant="snes", population=6, hidden=[8], select_every=2, select_episodes=2,
         noise_table_size=10_000,
     )  # fmt: skip
     env = EnvFactory("CartPole-v1")(0)
     agent = NES(
         config, observation_space=env.observation_space, action_space=env.action_space, seed=0
     )
-    agent.load_state_dict(saved)
-    agent_seed = run_seeds(0)["agent"]  # the agent's seed stream, as `rlkit run --seed 0`
+    first = torch.load(list_checkpoints(straight.run_dir / "checkpoints")[0], weights_only=False)
+    agent.load_state_dict(first["agent"])
     acting = flat_parameters(agent.policy.policy_parameters()).numpy()
-    np.testing.assert_array_equal(acting, saved["best_centre"].numpy())
-    replayed = [
-        play_episode(agent, env, seed=derive_seed(agent_seed, "selection", index=index)).total
-        for index in range(2)
-    ]
-    assert np.mean(replayed) == saved["best_score"]  # the same fixed starts every time
+    np.testing.assert_array_equal(acting, first["agent"]["best_centre"].numpy())
+    assert not np.array_equal(acting, first["agent"]["centre"].numpy())
 
 
 @pytest.mark.slow
