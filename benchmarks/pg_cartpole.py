@@ -10,7 +10,8 @@ that peer with RL Baselines3 Zoo's tuned hyperparameters (github.com/DLR-RM/
 rl-baselines3-zoo: hyperparams/trpo.yml at commit eb5d9c7, a2c.yml at c6c209e,
 ppo_lstm.yml at c94924e; values not listed are the library's defaults):
 
-- rlkit `trpo` on CartPole-v1 (`configs/trpo/cartpole.yaml`, the Zoo's values, 2 workers)
+- rlkit `trpo` on CartPole-v1 (`configs/trpo/cartpole.yaml`, the Zoo's values, its 2 envs
+  in one worker)
   vs sb3_contrib.TRPO, hyperparams/trpo.yml CartPole-v1: n_envs 2, n_timesteps 1e5,
   MlpPolicy, n_steps 512, batch_size 512, cg_damping 1e-3, gae_lambda 0.98, gamma 0.99,
   learning_rate 1e-3, n_critic_updates 20.
@@ -66,7 +67,6 @@ from cartpole_timing import (
 from rlkit.config import load_yaml
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-WORKERS = 2  # rlkit's rollout workers; the Zoo's 2 TRPO envs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,7 +201,6 @@ def rlkit_run(
         eval_every,
         config=str(pairing.config),
         steps=steps,
-        workers=WORKERS,
         pool=pool,
         threads=threads,
     )
@@ -274,7 +273,7 @@ def main() -> None:
         for package in ("stable-baselines3", "sb3-contrib", "gymnasium", "ray")
     )
     where = "Ray workers" if args.pool == "ray" else "in-process workers"
-    print(f"{versions}; rlkit with {WORKERS} {where}; inf: 475 not reached in the budget")
+    print(f"{versions}; rlkit with its configs' {where}; inf: 475 not reached in the budget")
     for agent, results in tables.items():
         pairing = PAIRINGS[agent]
         own, peer = budgets[agent]
