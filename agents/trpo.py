@@ -18,7 +18,7 @@ GAE paper, there by a trust-region method; Adam here, as in Stable-Baselines3).
 Defaults are sb3-contrib's TRPO defaults (max KL 0.01, 15 CG iterations, CG damping
 0.1, line-search shrink 0.8 for at most 10 tries, GAE lambda 0.95, discount 0.99,
 critic Adam lr 1e-3 for 10 epochs of minibatches of 128). `preset` adds RL Baselines3
-Zoo's tuned values (hyperparams/trpo.yml, 2 envs = 2 workers here): for Discrete
+Zoo's tuned values (hyperparams/trpo.yml; its 2 envs are 2 workers, or 2 envs of one): for Discrete
 actions CartPole-v1's (512 steps per env, CG damping 1e-3, GAE lambda 0.98, 20 critic
 epochs of 512); for Box actions Pendulum-v1's (1024 steps per env, discount 0.9, 15
 critic epochs) without the Zoo's gSDE exploration (Raffin et al. 2021), which rlkit
