@@ -106,13 +106,13 @@ class NESConfig(StrictModel):
     )
     select_every: PositiveInt | None = Field(
         default=None,
-        description="every this many generations the centre plays select_episodes episodes "
-        "from fixed starts of their own, and the run's policy (acting, evaluated, saved) is "
-        "the best-scoring centre so far while the search goes on from the current one; "
-        "none: the policy is the current centre",
+        description="every this many generations the centre and the kept policy play the "
+        "same select_episodes fresh starts and the better is kept as the run's policy "
+        "(acting, evaluated, saved) while the search goes on from the centre; none: the "
+        "policy is the current centre",
     )
     select_episodes: PositiveInt = Field(
-        default=5, description="episodes per selection evaluation of the centre"
+        default=5, description="episodes each of the centre and the kept policy plays per selection"
     )
     noise_table_size: PositiveInt = Field(
         default=25_000_000,
@@ -299,9 +299,11 @@ class NES(GreedyActing):
             lost_calls="return",
         ) as pool:
             while self.step < total_steps and not run.stop_requested:
+                before = self._generation
                 metrics = self._generation_step(pool, run, total_steps - self.step)
                 every = self.config.select_every
-                if every is not None and self._generation % every == 0:
+                ran = self._generation != before  # not the centre playing the last steps
+                if every is not None and ran and self._generation % every == 0:
                     metrics.update(self._select(pool, total_steps - self.step))
                 run.end_iteration(self, metrics)
 
@@ -396,6 +398,7 @@ class NES(GreedyActing):
             Task(0, 0.0, derive_seed(self.seed, "selection", index=first + j)) for j in range(count)
         ]
         scores = []
+        cut = False  # an episode stopped by the step budget, not by the env
         for parameters in players:
             chunked = map_chunks(
                 pool,
@@ -407,14 +410,20 @@ class NES(GreedyActing):
             episodes: list[Episode] = chunked.results
             self.step += sum(episode.length for episode in episodes)
             scores.append(float(np.mean([episode.total for episode in episodes])))
-        if len(scores) == 1 or scores[0] >= scores[1]:
+            cut = cut or any(episode.length >= max_steps for episode in episodes)
+        # cut episodes do not compare policies: the kept one stays
+        centre_wins = len(scores) == 1 or (not cut and scores[0] >= scores[1])
+        if centre_wins:
             self.best_centre = self.centre.copy()
         set_flat_parameters(self.params, torch.from_numpy(self._acting()))
-        return {"train/selection_return": scores[0], "train/selected_return": max(scores)}
+        kept = scores[0] if centre_wins else scores[1]
+        return {"train/selection_return": scores[0], "train/selected_return": kept}
 
     def _acting(self) -> np.ndarray:
-        """The parameters the policy acts with: the best centre when there is one."""
-        return self.centre if self.best_centre is None else self.best_centre
+        """The parameters the policy acts with: the kept policy when selection is on."""
+        if self.config.select_every is None or self.best_centre is None:
+            return self.centre
+        return self.best_centre
 
     def _adam_ascend(self, gradient: np.ndarray) -> None:
         """One Adam step along `gradient` (Adam minimises, so it gets the negative)."""

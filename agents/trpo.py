@@ -274,7 +274,8 @@ def build_policy(
 
 
 class TRPOWorker:
-    """One env and a policy copy; keeps its env, episode and sampling RNG across calls."""
+    """`envs_per_worker` envs and a policy copy; keeps its envs, episodes and sampling RNG
+    across calls."""
 
     def __init__(self, setup: WorkerSetup, *, config: TRPOConfig) -> None:
         self.envs, resets = setup.start_envs(config.envs_per_worker)

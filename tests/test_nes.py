@@ -305,7 +305,8 @@ def test_a_run_with_selection_resumes_with_its_kept_policy(tmp_path: Path) -> No
     shutil.copytree(straight.run_dir, copy)
     for path in list_checkpoints(copy / "checkpoints")[1:]:
         path.unlink()
-    rlkit.train("nes", resume=copy)
+    resumed = rlkit.train("nes", resume=copy)
+    assert resumed.step == straight.step == 6_000  # selection episodes within the budget
     final = [
         torch.load(list_checkpoints(run / "checkpoints")[-1], weights_only=False)["agent"]
         for run in (straight.run_dir, copy)
