@@ -58,8 +58,10 @@ from rlkit.policies import (
     flat_parameters,
     set_flat_parameters,
 )
+from rlkit.presets import Preset
 from rlkit.rollout import Carry, Rollout, collect_envs, gae
 from rlkit.run import Run
+from rlkit.scaling import RewardScaler
 from rlkit.workers import TorchStream, WorkerSetup
 
 
@@ -119,20 +121,49 @@ class TRPOConfig(StrictModel):
     log_std_init: float = Field(
         default=0.0, description="initial log standard deviation of Gaussian (Box) policies"
     )
+    normalize_observations: bool = Field(
+        default=False,
+        description="scale vector observations by running mean and std, clipped to +-10 "
+        "(VecNormalize's obs half; the RL Zoo's MuJoCo runs)",
+    )
+    normalize_rewards: bool = Field(
+        default=False,
+        description="divide rewards by the running std of the discounted return for learning "
+        "(VecNormalize's reward half); logged returns stay the env's",
+    )
     encoder: EncoderSettings = encoder_field()
 
 
-# RL Baselines3 Zoo, hyperparams/trpo.yml, CartPole-v1 (tuned), with 2 workers.
-DISCRETE_PRESET: dict[str, Any] = {
-    "steps_per_worker": 512,
-    "cg_damping": 1e-3,
-    "gae_lambda": 0.98,
-    "value_epochs": 20,
-    "value_batch_size": 512,
-}
-# RL Baselines3 Zoo, hyperparams/trpo.yml, Pendulum-v1 (tuned), without its gSDE.
-CONTINUOUS_PRESET: dict[str, Any] = {"steps_per_worker": 1024, "gamma": 0.9, "value_epochs": 15}
-PRESET_STEPS = 100_000  # the Zoo's n_timesteps for both
+def _discrete(observation: gym.Space[Any], action: gym.Space[Any]) -> bool:
+    return isinstance(action, gym.spaces.Discrete)
+
+
+def _box(observation: gym.Space[Any], action: gym.Space[Any]) -> bool:
+    return isinstance(action, gym.spaces.Box)
+
+
+TRPO_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "trpo/discrete",
+        "RL Baselines3 Zoo, hyperparams/trpo.yml, CartPole-v1 (tuned), with 2 workers",
+        family=_discrete,
+        steps=100_000,
+        hparams={
+            "steps_per_worker": 512,
+            "cg_damping": 1e-3,
+            "gae_lambda": 0.98,
+            "value_epochs": 20,
+            "value_batch_size": 512,
+        },
+    ),
+    Preset(
+        "trpo/box",
+        "RL Baselines3 Zoo, hyperparams/trpo.yml, Pendulum-v1 (tuned), without its gSDE",
+        family=_box,
+        steps=100_000,
+        hparams={"steps_per_worker": 1024, "gamma": 0.9, "value_epochs": 15},
+    ),
+)
 
 
 def conjugate_gradient(
@@ -270,6 +301,7 @@ def build_policy(
         activation=cfg.activation,
         encoder=cfg.encoder,
         orthogonal_init=cfg.orthogonal_init,
+        normalize_observations=cfg.normalize_observations,
     )
 
 
@@ -309,6 +341,7 @@ class TRPO(GreedyActing):
     Config: ClassVar[type[TRPOConfig]] = TRPOConfig
     step: int  # environment steps taken in training so far
     spaces: ClassVar[Spaces] = POLICY_SPACES
+    presets: ClassVar[tuple[Preset, ...]] = TRPO_PRESETS
 
     def __init__(
         self,
@@ -334,17 +367,7 @@ class TRPO(GreedyActing):
         self.seed = seed
         self.step = 0
         self._iterations = 0
-
-    @classmethod
-    def preset(
-        cls, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> dict[str, Any]:
-        """Defaults for Discrete or Box actions, under YAML, flags and --set."""
-        if isinstance(action_space, gym.spaces.Discrete):
-            return {"steps": PRESET_STEPS, "hparams": dict(DISCRETE_PRESET)}
-        if isinstance(action_space, gym.spaces.Box):
-            return {"steps": PRESET_STEPS, "hparams": dict(CONTINUOUS_PRESET)}
-        return {}
+        self.reward_scaler = RewardScaler(config.gamma) if config.normalize_rewards else None
 
     def learn(self, total_steps: int, run: Run) -> None:
         """Collect on the workers, take one trust-region step, fit the value function."""
@@ -366,8 +389,11 @@ class TRPO(GreedyActing):
 
     def _update(self, batch: Rollout) -> dict[str, float]:
         cfg = self.config
+        rewards = batch.rewards
+        if self.reward_scaler is not None:
+            rewards = self.reward_scaler(rewards, batch.terminated | batch.truncated)
         advantages = gae(
-            batch.rewards,
+            rewards,
             batch.values,
             batch.bootstrap_values,
             batch.terminated,
@@ -390,6 +416,8 @@ class TRPO(GreedyActing):
         value_loss = fit_value(
             self.policy, self.value_optimizer, observations, returns, cfg, self.rng
         )
+        if isinstance(observations, torch.Tensor):  # after both steps: what the workers used
+            self.policy.update_normalizer(observations)
         return {**metrics, "train/value_loss": value_loss}
 
     def state_dict(self) -> dict[str, Any]:
@@ -399,6 +427,7 @@ class TRPO(GreedyActing):
             "step": self.step,
             "iterations": self._iterations,
             "rng": self.rng.bit_generator.state,
+            **({"reward_scaler": self.reward_scaler.state_dict()} if self.reward_scaler else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -407,3 +436,5 @@ class TRPO(GreedyActing):
         self.step = int(state["step"])
         self._iterations = int(state["iterations"])
         self.rng.bit_generator.state = state["rng"]
+        if self.reward_scaler is not None and "reward_scaler" in state:
+            self.reward_scaler.load_state_dict(state["reward_scaler"])

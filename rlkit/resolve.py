@@ -4,8 +4,9 @@ A run's settings and its agent's hyperparameters come in layers, later wins, nes
 fields merged field by field:
 
 1. the defaults: `RunSettings`, the agent's `Config`, `steps = agent.default_steps`;
-2. the agent's preset for the env's spaces, `preset(observation_space, action_space)`:
-   its hyperparameters, and its `steps` where no layer gives steps;
+2. the agent's preset for the task (`rlkit.presets`: matched by env id, then by spaces;
+   the `preset` setting names one or `none`): its run settings and hyperparameters, and
+   its `steps` where no layer gives steps; `settings.preset` records the one used;
 3. the caller's layers, lowest first: for `rlkit run` the `--config` file, the flags and
    `--set`; for a sweep trial its run block with the trial's searched values.
 
@@ -32,6 +33,7 @@ from rlkit.encoders import EncoderSettings, explicit_settings
 from rlkit.environments import EnvFactory, resolve_env_id
 from rlkit.errors import UserError, shorten
 from rlkit.logger import resolve_wandb_mode
+from rlkit.presets import NONE, Preset, choose, from_hook
 from rlkit.seeding import run_seeds
 from rlkit.settings import RunSettings
 
@@ -96,12 +98,15 @@ def resolve(
     try:
         observation_space, action_space = env.observation_space, env.action_space
         check_spaces(agent, agent_cls, env_id, observation_space, action_space)
+        preset = task_preset(agent, agent_cls, settings, env_id, observation_space, action_space)
         hparams = agent_cls.Config().model_dump()
-        if hasattr(agent_cls, "preset"):
-            preset = agent_cls.preset(observation_space, action_space)
-            hparams = merge(hparams, preset.get(HPARAMS, {}))
-            if "steps" in preset and not steps_given:
-                settings = settings.model_copy(update={"steps": preset["steps"]})
+        if preset is not None:
+            hparams = merge(hparams, dict(preset.hparams))
+            under = merge(dict(preset.settings), data)
+            if preset.steps is not None and not steps_given:
+                under["steps"] = preset.steps
+            settings = validate(RunSettings, {**under, "env": settings.env}, origins, "run settings")
+        settings = settings.model_copy(update={"preset": preset.name if preset else NONE})
         for layer in layers:
             hparams = merge(hparams, layer.hparams)
         prefix = f"{HPARAMS}."
@@ -121,6 +126,24 @@ def resolve(
     if not keep_env:
         env.close()
     return Resolved(settings, agent_config, env_id, env if keep_env else None)
+
+
+def task_preset(
+    agent: str,
+    agent_cls: Any,
+    settings: RunSettings,
+    env_id: str,
+    observation_space: gym.Space[Any],
+    action_space: gym.Space[Any],
+) -> Preset | None:
+    """The agent's preset for this task (its `presets` table, or an older plugin's
+    `preset(observation_space, action_space)` hook), as the `preset` setting asks."""
+    table = getattr(agent_cls, "presets", None)
+    if table is not None:
+        return choose(agent, table, settings.preset, env_id, observation_space, action_space)
+    if hasattr(agent_cls, "preset") and settings.preset != NONE:
+        return from_hook(agent_cls, observation_space, action_space)
+    return None
 
 
 def chosen_agent(agent: str | None, config: str | Path | None) -> tuple[str, Any, list[Layer]]:

@@ -51,6 +51,24 @@ class _Hooks:
     stop: threading.Event | None = None
 
 
+def describe_preset(agent: Any, name: str) -> str:
+    """The banner's line on the preset used, with its source."""
+    sources = {preset.name: preset.source for preset in getattr(type(agent), "presets", ())}
+    if name in sources:
+        return f"preset {name}: {sources[name]}"
+    return f"preset {name}" if name != "none" else "preset none: the agent's defaults"
+
+
+def describe_scaling(config: Any) -> str:
+    """The banner's line on observation and reward normalisation, '' when both are off."""
+    parts = []
+    if getattr(config, "normalize_observations", False):
+        parts.append("observations normalised (running mean and std, clipped to +-10)")
+    if getattr(config, "normalize_rewards", False):
+        parts.append("rewards scaled by the running std of the return (learning only)")
+    return "; ".join(parts)
+
+
 def _execute(
     agent: Any,
     settings: RunSettings,
@@ -67,6 +85,9 @@ def _execute(
         f"W&B {settings.wandb} -> {run_dir}",
         file=sys.stderr,
     )
+    print(f"rlkit: {describe_preset(agent, settings.preset)}", file=sys.stderr)
+    if scaled := describe_scaling(getattr(agent, "config", None)):
+        print(f"rlkit: {scaled}", file=sys.stderr)
     encoder = getattr(agent, "config", None) and getattr(agent.config, "encoder", None)
     if isinstance(encoder, EncoderSettings):
         space = env.observation_space

@@ -35,6 +35,12 @@ class RunSettings(StrictModel):
         "module.function() to register Id)"
     )
     steps: PositiveInt = Field(description="environment steps to train for, in total")
+    preset: str = Field(
+        default="auto",
+        description="the agent's published values used under the config: auto (matched by env "
+        "id, then by spaces), none (the agent's defaults), or a preset's name; config.yaml "
+        "records the one used (see `rlkit describe AGENT`)",
+    )
     seed: NonNegativeInt = Field(default=0, description="run seed; every RNG derives from it")
     env_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="keyword arguments passed to gymnasium.make"
