@@ -46,6 +46,7 @@ from pydantic import Field, PositiveInt
 from torch.distributions import Distribution, kl_divergence
 
 from rlkit.agent import POLICY_SPACES, Spaces
+from rlkit.agents.presets import TRPO_PRESETS
 from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.networks import Activation
@@ -132,38 +133,6 @@ class TRPOConfig(StrictModel):
         "(VecNormalize's reward half); logged returns stay the env's",
     )
     encoder: EncoderSettings = encoder_field()
-
-
-def _discrete(observation: gym.Space[Any], action: gym.Space[Any]) -> bool:
-    return isinstance(action, gym.spaces.Discrete)
-
-
-def _box(observation: gym.Space[Any], action: gym.Space[Any]) -> bool:
-    return isinstance(action, gym.spaces.Box)
-
-
-TRPO_PRESETS: tuple[Preset, ...] = (
-    Preset(
-        "trpo/discrete",
-        "RL Baselines3 Zoo, hyperparams/trpo.yml, CartPole-v1 (tuned), with 2 workers",
-        family=_discrete,
-        steps=100_000,
-        hparams={
-            "steps_per_worker": 512,
-            "cg_damping": 1e-3,
-            "gae_lambda": 0.98,
-            "value_epochs": 20,
-            "value_batch_size": 512,
-        },
-    ),
-    Preset(
-        "trpo/box",
-        "RL Baselines3 Zoo, hyperparams/trpo.yml, Pendulum-v1 (tuned), without its gSDE",
-        family=_box,
-        steps=100_000,
-        hparams={"steps_per_worker": 1024, "gamma": 0.9, "value_epochs": 15},
-    ),
-)
 
 
 def conjugate_gradient(

@@ -390,15 +390,21 @@ class ActorCritic(nn.Module):
         """Policy and value features [T, B, F] for observations [T, B, *obs], and new state."""
         if self.recurrent and state is None:
             state = self.initial_state(leading_shape(observations, 2)[1])
+        encoder, value_encoder = self.encoder, self.value_encoder
+        normalizer = self.normalizer
+        if normalizer is not None:  # shared by both encoders: normalise once
+            observations = normalizer(observations)
+            encoder = self.encoder[1]
+            value_encoder = None if value_encoder is None else value_encoder[1]
         policy_state = None if state is None else (state[0], state[1])
         policy_features, policy_new = self._encode(
-            self.encoder, self.lstm, observations, policy_state, episode_starts
+            encoder, self.lstm, observations, policy_state, episode_starts
         )
-        if self.value_encoder is None:
+        if value_encoder is None:
             return policy_features, policy_features, policy_new
         value_state = None if state is None else (state[2], state[3])
         value_features, value_new = self._encode(
-            self.value_encoder, self.value_lstm, observations, value_state, episode_starts
+            value_encoder, self.value_lstm, observations, value_state, episode_starts
         )
         if policy_new is None or value_new is None:
             return policy_features, value_features, None

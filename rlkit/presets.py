@@ -82,7 +82,9 @@ def choose(
     return None
 
 
-def from_hook(agent_cls: Any, observation_space: gym.Space[Any], action_space: gym.Space[Any]) -> Preset | None:
+def from_hook(
+    agent_cls: Any, observation_space: gym.Space[Any], action_space: gym.Space[Any]
+) -> Preset | None:
     """A plugin's older `preset(observation_space, action_space)` hook as a Preset."""
     values = agent_cls.preset(observation_space, action_space) or {}
     if not values:

@@ -72,6 +72,7 @@ class Resolved:
     agent_config: StrictModel
     env_id: str  # the Gymnasium id the env resolved to
     env: gym.Env[Any, Any] | None  # the seeded env, with keep_env (the run trains on it)
+    from_preset: frozenset[str] = frozenset()  # run settings the preset chose (no layer did)
 
 
 def resolve(
@@ -100,12 +101,16 @@ def resolve(
         check_spaces(agent, agent_cls, env_id, observation_space, action_space)
         preset = task_preset(agent, agent_cls, settings, env_id, observation_space, action_space)
         hparams = agent_cls.Config().model_dump()
+        from_preset: frozenset[str] = frozenset()
         if preset is not None:
+            from_preset = frozenset(preset.settings).difference(data)
             hparams = merge(hparams, dict(preset.hparams))
             under = merge(dict(preset.settings), data)
             if preset.steps is not None and not steps_given:
                 under["steps"] = preset.steps
-            settings = validate(RunSettings, {**under, "env": settings.env}, origins, "run settings")
+            settings = validate(
+                RunSettings, {**under, "env": settings.env}, origins, "run settings"
+            )
         settings = settings.model_copy(update={"preset": preset.name if preset else NONE})
         for layer in layers:
             hparams = merge(hparams, layer.hparams)
@@ -125,7 +130,7 @@ def resolve(
         raise
     if not keep_env:
         env.close()
-    return Resolved(settings, agent_config, env_id, env if keep_env else None)
+    return Resolved(settings, agent_config, env_id, env if keep_env else None, from_preset)
 
 
 def task_preset(

@@ -173,7 +173,8 @@ def new_group(
         settings = settings.model_copy(update={"eval_every": max(1, settings.steps // EVALUATIONS)})
     cluster = ray_address(settings.address)[0]  # --address, else RAY_ADDRESS
     parallel = "ray"
-    if settings.pool == "inprocess" or (cluster is None and _cores() == 1):
+    asked_inprocess = settings.pool == "inprocess" and "pool" not in resolved.from_preset
+    if asked_inprocess or (cluster is None and _cores() == 1):
         parallel = "inprocess"
         if settings.address is not None:
             raise UserError("--address runs seeds on a Ray cluster; pool=inprocess runs them here")
