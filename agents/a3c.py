@@ -48,7 +48,8 @@ import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from rlkit.agent import POLICY_SPACES, Spaces, vector_preset
+from rlkit.agent import POLICY_SPACES, Spaces
+from rlkit.agents.presets import A3C_FLAT_OBSERVATION, A3C_FLAT_OBSERVATION_STEPS, A3C_PRESETS
 from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.networks import Activation
@@ -62,6 +63,7 @@ from rlkit.policies import (
     set_flat_gradients,
     set_flat_parameters,
 )
+from rlkit.presets import Preset
 from rlkit.rollout import Carry, Rollout, collect_envs, discounted_returns
 from rlkit.run import Run
 from rlkit.workers import TorchStream, WorkerSetup
@@ -119,19 +121,8 @@ class A3CConfig(StrictModel):
 
 
 # Tuned here on CartPole-v1 (see the module docstring and configs/a3c/cartpole.yaml).
-FLAT_OBSERVATION_STEPS = 100_000
-FLAT_OBSERVATION_PRESET: dict[str, Any] = {
-    "n_steps": 10,
-    "envs_per_worker": 4,
-    "activation": "tanh",
-    "optimizer": "adam",
-    "learning_rate": 3e-3,
-    "optimizer_eps": 1e-8,
-    "entropy_coef": 0.0,
-    "max_grad_norm": 1.0,
-    "apply_order": "fixed",
-    "shared_torso": False,
-}
+FLAT_OBSERVATION_STEPS = A3C_FLAT_OBSERVATION_STEPS
+FLAT_OBSERVATION_PRESET = A3C_FLAT_OBSERVATION
 
 
 def a3c_loss(
@@ -249,6 +240,7 @@ class A3C(GreedyActing):
     paper: ClassVar[str] = "Mnih et al. 2016, Asynchronous methods for deep RL (ICML)"
     default_steps: ClassVar[int] = 10_000_000
     Config: ClassVar[type[A3CConfig]] = A3CConfig
+    presets: ClassVar[tuple[Preset, ...]] = A3C_PRESETS
     step: int  # environment steps taken in training so far
     spaces: ClassVar[Spaces] = POLICY_SPACES
 
@@ -279,13 +271,6 @@ class A3C(GreedyActing):
         self.seed = seed
         self.step = 0
         self.version = 0  # gradients applied so far
-
-    @classmethod
-    def preset(
-        cls, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> dict[str, Any]:
-        """The paper's Atari values for frames; tuned MLP values for flat observations."""
-        return vector_preset(observation_space, FLAT_OBSERVATION_STEPS, FLAT_OBSERVATION_PRESET)
 
     def _weights(self) -> np.ndarray:
         """The weights as one flat numpy array (`rlkit.policies.flat_parameters`): Ray and

@@ -33,7 +33,8 @@ import torch
 from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import nn
 
-from rlkit.agent import ANY_OBSERVATION, Spaces, vector_preset
+from rlkit.agent import ANY_OBSERVATION, Spaces
+from rlkit.agents.presets import DQN_FLAT_OBSERVATION, DQN_FLAT_OBSERVATION_STEPS, DQN_PRESETS
 from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, build_encoder, encoder_field
 from rlkit.environments import success_of
@@ -46,6 +47,7 @@ from rlkit.observations import (
     map_leaves,
     observation_arrays,
 )
+from rlkit.presets import Preset
 from rlkit.replay import ReplayBuffer, check_memory, replay_slot_bytes
 from rlkit.run_replay import make_run_replay, restore_run_replay
 from rlkit.schedules import Schedule
@@ -113,23 +115,8 @@ class DQNConfig(StrictModel):
 
 # RL Baselines3 Zoo, hyperparams/dqn.yml, CartPole-v1 (tuned), with four values changed
 # (configs/dqn/cartpole.yaml says which and why) and Double DQN.
-FLAT_OBSERVATION_STEPS = 50_000
-FLAT_OBSERVATION_PRESET: dict[str, Any] = {
-    "mlp_hidden": [128, 128],
-    "buffer_size": 100_000,
-    "batch_size": 64,
-    "learning_rate": 1e-3,
-    "adam_epsilon": 1e-8,
-    "learning_starts": 1_000,
-    "train_frequency": 256,
-    "gradient_steps": 64,
-    "n_step": 3,
-    "target_update_period": 10,
-    "epsilon": {"kind": "linear", "start": 1.0, "end": 0.04, "fraction": 0.16},
-    "epsilon_steps": None,
-    "double_dqn": True,
-    "eval_epsilon": 0.0,  # evaluate the greedy policy, as RL Zoo does
-}
+FLAT_OBSERVATION_STEPS = DQN_FLAT_OBSERVATION_STEPS
+FLAT_OBSERVATION_PRESET = DQN_FLAT_OBSERVATION
 
 
 def td_loss(
@@ -161,6 +148,7 @@ class DQN:
     paper: ClassVar[str] = "Mnih et al. 2015, Human-level control through deep RL (Nature)"
     default_steps: ClassVar[int] = 10_000_000
     Config: ClassVar[type[DQNConfig]] = DQNConfig
+    presets: ClassVar[tuple[Preset, ...]] = DQN_PRESETS
     step: int  # environment steps taken in training so far
     spaces: ClassVar[Spaces] = Spaces(observation=ANY_OBSERVATION, action=(gym.spaces.Discrete,))
 
@@ -200,13 +188,6 @@ class DQN:
         self.step = 0
         self._updates = 0
         self._seed = seed
-
-    @classmethod
-    def preset(
-        cls, observation_space: gym.Space[Any], action_space: gym.Space[Any]
-    ) -> dict[str, Any]:
-        """Defaults for this kind of observation, under YAML, flags and --set."""
-        return vector_preset(observation_space, FLAT_OBSERVATION_STEPS, FLAT_OBSERVATION_PRESET)
 
     def _network(self) -> QNetwork:
         cfg = self.config

@@ -55,6 +55,7 @@ import torch
 from pydantic import Field, PositiveInt
 
 from rlkit.agent import POLICY_SPACES, Spaces
+from rlkit.agents.presets import NES_PRESETS
 from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.errors import UserError
@@ -68,6 +69,7 @@ from rlkit.policies import (
     set_flat_parameters,
 )
 from rlkit.pool import WorkerPool, map_chunks
+from rlkit.presets import Preset
 from rlkit.run import Run
 from rlkit.seeding import derive_seed
 from rlkit.workers import TorchStream, WorkerSetup
@@ -238,6 +240,7 @@ class NES(GreedyActing):
     )
     default_steps: ClassVar[int] = 1_000_000
     Config: ClassVar[type[NESConfig]] = NESConfig
+    presets: ClassVar[tuple[Preset, ...]] = NES_PRESETS
     step: int  # environment steps taken in training so far
     learns_from_signals: ClassVar[bool] = False  # ranks whole-episode game scores
     spaces: ClassVar[Spaces] = POLICY_SPACES

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
+
 from rlkit.presets import Preset
+
+
+def vector_observations(observation: gym.Space[Any], action: gym.Space[Any]) -> bool:
+    """Every observation but Atari frame stacks (uint8 CHW images)."""
+    from rlkit.networks import is_image_space
+
+    return not is_image_space(observation)
+
 
 # --- trpo: RL Baselines3 Zoo, hyperparams/trpo.yml (sb3-contrib TRPO); the rest of each
 # run is sb3-contrib's defaults (trpo's Config). The Zoo's n_envs 2 are 2 envs of one
@@ -158,5 +168,213 @@ TRPO_PRESETS: tuple[Preset, ...] = (
         steps=150_000,
         settings={"pool": "inprocess", "threads": 1},
         hparams={"steps_per_worker": 512, "encoder": {"scale": {"image": 1.0}}},
+    ),
+)
+
+
+# --- dqn -----------------------------------------------------------------------------
+# RL Baselines3 Zoo's tuned DQN CartPole-v1 values with rlkit's changes (each named in
+# configs/dqn/cartpole.yaml): the family preset for every vector observation.
+DQN_FLAT_OBSERVATION_STEPS = 50_000
+DQN_FLAT_OBSERVATION: dict[str, Any] = {
+    "mlp_hidden": [128, 128],
+    "buffer_size": 100_000,
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "adam_epsilon": 1e-8,
+    "learning_starts": 1_000,
+    "train_frequency": 256,
+    "gradient_steps": 64,
+    "n_step": 3,
+    "target_update_period": 10,
+    "epsilon": {"kind": "linear", "start": 1.0, "end": 0.04, "fraction": 0.16},
+    "epsilon_steps": None,
+    "double_dqn": True,
+    "eval_epsilon": 0.0,  # evaluate the greedy policy, as RL Zoo does
+}
+DQN_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "dqn/minatar",
+        "Young & Tian 2019 (MinAtar), the paper's DQN: one 128-unit layer after the conv, "
+        "replay 100k, centered RMSProp 2.5e-4, one update per frame, 5M frames",
+        envs=("MinAtar/*",),
+        steps=5_000_000,
+        hparams={
+            "mlp_hidden": [128],
+            "buffer_size": 100_000,
+            "batch_size": 32,
+            "gamma": 0.99,
+            "optimizer": "rmsprop",
+            "learning_rate": 0.00025,
+            "rmsprop_momentum": 0.95,
+            "learning_starts": 5_000,
+            "train_frequency": 1,
+            "gradient_steps": 1,
+            "target_update_period": 1_000,
+            "epsilon": {"kind": "linear", "start": 1.0, "end": 0.1, "fraction": 1.0},
+            "epsilon_steps": 100_000,
+            "eval_epsilon": 0.0,
+            "max_grad_norm": None,
+            "n_step": 1,
+            "double_dqn": False,
+        },
+    ),
+    Preset(
+        "dqn/minigrid-empty-5x5",
+        "configs/dqn/minigrid.yaml: tuned here on MiniGrid-Empty-5x5-v0 (seed 0), MinAtar's "
+        "128-unit head, Mnih et al. 2015's batch and update frequency",
+        envs=("MiniGrid-Empty-5x5-v*",),
+        steps=30_000,
+        hparams={
+            "encoder": {"scale": {"image": 1.0}},
+            "mlp_hidden": [128],
+            "buffer_size": 50_000,
+            "batch_size": 32,
+            "learning_rate": 0.0005,
+            "adam_epsilon": 1e-8,
+            "learning_starts": 1_000,
+            "train_frequency": 4,
+            "gradient_steps": 1,
+            "target_update_period": 500,
+            "n_step": 3,
+            "double_dqn": True,
+            "gamma": 0.9,
+            "epsilon": {"kind": "linear", "start": 1.0, "end": 0.05, "fraction": 0.3},
+            "epsilon_steps": None,
+            "eval_epsilon": 0.0,
+        },
+    ),
+    Preset(
+        "dqn/vector",
+        "RL Baselines3 Zoo, hyperparams/dqn.yml, CartPole-v1 (tuned), with rlkit's changes "
+        "(configs/dqn/cartpole.yaml): every vector observation",
+        family=vector_observations,
+        steps=DQN_FLAT_OBSERVATION_STEPS,
+        hparams=DQN_FLAT_OBSERVATION,
+    ),
+)
+
+# --- a3c -----------------------------------------------------------------------------
+# Tuned here on CartPole-v1 (configs/a3c/cartpole.yaml), with SB3's A2C MlpPolicy
+# (separate 64x64 tanh MLPs): the family preset for every vector observation.
+A3C_FLAT_OBSERVATION_STEPS = 100_000
+A3C_FLAT_OBSERVATION: dict[str, Any] = {
+    "n_steps": 10,
+    "envs_per_worker": 4,
+    "activation": "tanh",
+    "optimizer": "adam",
+    "learning_rate": 3e-3,
+    "optimizer_eps": 1e-8,
+    "entropy_coef": 0.0,
+    "max_grad_norm": 1.0,
+    "apply_order": "fixed",
+    "shared_torso": False,
+}
+A3C_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "a3c/cartpole",
+        "configs/a3c/cartpole.yaml: tuned here on CartPole-v1; entropy 0 from RL Baselines3 "
+        "Zoo's A2C CartPole-v1",
+        envs=("CartPole-v*",),
+        steps=A3C_FLAT_OBSERVATION_STEPS,
+        settings={"threads": 1},
+        hparams=A3C_FLAT_OBSERVATION,
+    ),
+    Preset(
+        "a3c/vector",
+        "the CartPole-v1 values (configs/a3c/cartpole.yaml) for every vector observation",
+        family=vector_observations,
+        steps=A3C_FLAT_OBSERVATION_STEPS,
+        hparams=A3C_FLAT_OBSERVATION,
+    ),
+)
+
+# --- nes -----------------------------------------------------------------------------
+NES_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "nes/cartpole",
+        "configs/nes/cartpole.yaml: Salimans et al. 2017's ES (mirrored sampling, rank "
+        "shaping, weight decay 0.005) with sigma 0.1 and Adam 0.05 chosen here, 32 units",
+        envs=("CartPole-v*",),
+        steps=300_000,
+        hparams={
+            "variant": "es",
+            "population": 48,
+            "sigma": 0.1,
+            "learning_rate": 0.05,
+            "weight_decay": 0.005,
+            "eta_mu": 1.0,
+            "hidden": [32],
+        },
+    ),
+    Preset(
+        "nes/pendulum",
+        "configs/nes/pendulum.yaml: Wierstra et al. 2014's SNES, population 17 (their default "
+        "for 82 parameters), 16 units, common starts, selection every 10 generations",
+        envs=("Pendulum-v*",),
+        steps=1_600_000,
+        hparams={
+            "variant": "snes",
+            "population": 17,
+            "sigma": 0.25,
+            "eta_mu": 1.0,
+            "common_start": True,
+            "select_every": 10,
+            "select_episodes": 20,
+            "hidden": [16],
+        },
+    ),
+)
+
+# --- qlearning -----------------------------------------------------------------------
+QLEARNING_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "qlearning/gridworld",
+        "configs/qlearning/gridworld.yaml: 56 cells x 4 actions learn in 50,000 steps",
+        envs=("rlkit/GridWorld-v*",),
+        steps=50_000,
+    ),
+)
+
+# --- rpg -----------------------------------------------------------------------------
+_RPG_COMMON: dict[str, Any] = {
+    "entropy_coef": 0.01,  # Mnih et al. 2016's entropy weight
+    "value_coef": 0.5,
+    "normalize_advantages": True,
+    "max_grad_norm": 1.0,
+    "hidden": [64],
+    "lstm_size": 64,
+}
+RPG_PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "rpg/cartpole-novel",
+        "configs/rpg/cartpole_novel.yaml: gamma 0.98 from RL Baselines3 Zoo's ppo_lstm.yml "
+        "CartPoleNoVel-v1; batch, learning rate and normalisation tuned here",
+        envs=("rlkit/CartPoleNoVel-v*",),
+        steps=100_000,
+        hparams={
+            **_RPG_COMMON,
+            "steps_per_worker": 256,
+            "gamma": 0.98,
+            "learning_rate": 0.002,
+            "normalize_observations": True,
+            "forget_bias": 1.0,
+            "shared_torso": False,
+        },
+    ),
+    Preset(
+        "rpg/tmaze",
+        "configs/rpg/tmaze.yaml: Bakker 2002's T-maze, small batches and forget-gate bias 3 "
+        "tuned here",
+        envs=("rlkit/TMaze-v*",),
+        steps=80_000,
+        hparams={
+            **_RPG_COMMON,
+            "steps_per_worker": 32,
+            "gamma": 0.99,
+            "learning_rate": 0.003,
+            "forget_bias": 3.0,
+            "shared_torso": True,
+        },
     ),
 )

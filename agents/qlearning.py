@@ -26,8 +26,10 @@ import numpy as np
 from pydantic import Field
 
 from rlkit.agent import Spaces
+from rlkit.agents.presets import QLEARNING_PRESETS
 from rlkit.config import StrictModel
 from rlkit.errors import Diverged
+from rlkit.presets import Preset
 from rlkit.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ class QLearning:
     paper: ClassVar[str] = "Watkins 1989, Learning from Delayed Rewards (PhD thesis)"
     default_steps: ClassVar[int] = 200_000
     Config: ClassVar[type[QLearningConfig]] = QLearningConfig
+    presets: ClassVar[tuple[Preset, ...]] = QLEARNING_PRESETS
     step: int  # environment steps taken in training so far
     spaces: ClassVar[Spaces] = Spaces(
         observation=(gym.spaces.Discrete,), action=(gym.spaces.Discrete,)

@@ -56,10 +56,12 @@ from pydantic import Field, PositiveInt
 from torch import nn
 
 from rlkit.agent import POLICY_SPACES, Spaces
+from rlkit.agents.presets import RPG_PRESETS
 from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.observations import index
 from rlkit.policies import ActorCritic, GreedyActing, load_network_state, network_state
+from rlkit.presets import Preset
 from rlkit.rollout import Carry, Rollout, discounted_returns
 from rlkit.run import Run
 from rlkit.workers import TorchStream, WorkerSetup
@@ -253,6 +255,7 @@ class RPG(GreedyActing):
     paper: ClassVar[str] = "Wierstra et al. 2009, Recurrent policy gradients (Logic J. IGPL)"
     default_steps: ClassVar[int] = 200_000
     Config: ClassVar[type[RPGConfig]] = RPGConfig
+    presets: ClassVar[tuple[Preset, ...]] = RPG_PRESETS
     step: int  # environment steps taken in training so far
     spaces: ClassVar[Spaces] = POLICY_SPACES
 

@@ -192,7 +192,8 @@ def test_refuses_a_multi_dimensional_box_action(tmp_path: Path) -> None:
 
 
 def test_resume_continues_from_the_step_count_with_the_optimiser_state(tmp_path: Path) -> None:
-    # CartPole preset: 2 workers x 512 steps per iteration, 20 epochs x 2 value minibatches
+    # CartPole preset: 1 worker x 2 envs x 512 steps per iteration, 20 epochs x 2 value
+    # minibatches
     first = train(tmp_path, "r", env="CartPole-v1", steps=2048, checkpoint_every=1024)
     assert first.step == 2048
     saved = load_checkpoint(first.checkpoint)["agent"]
@@ -229,7 +230,10 @@ def test_a_worker_steps_several_envs_into_one_batch(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ray_pool_learns_the_same_as_inprocess(tmp_path: Path, ray_local: float) -> None:
     runs = [
-        train(tmp_path, pool, env="CartPole-v1", steps=3072, workers=2, pool=pool)
+        train(
+            tmp_path, pool, env="CartPole-v1", steps=3072, workers=2, pool=pool,
+            overrides=["envs_per_worker=1"],
+        )  # fmt: skip
         for pool in ("ray", "inprocess")
     ]
     rows = [learning_rows(run.run_dir) for run in runs]
@@ -257,11 +261,23 @@ def test_pendulum_reaches_minus_250(tmp_path: Path) -> None:
     assert stats.mean >= -250, stats.summary()
 
 
-def test_preset_follows_the_action_space() -> None:
+def test_presets_follow_the_task_not_the_action_space() -> None:
     from rlkit.agents.trpo import TRPO
+    from rlkit.presets import choose
 
-    box = gym.spaces.Box(-1.0, 1.0, (3,))
-    discrete = TRPO.preset(box, gym.spaces.Discrete(2))["hparams"]
-    continuous = TRPO.preset(box, gym.spaces.Box(-2.0, 2.0, (1,)))["hparams"]
-    assert discrete["cg_damping"] == 1e-3 and "gamma" not in discrete
-    assert continuous["gamma"] == 0.9 and continuous["value_epochs"] == 15
+    box, line = gym.spaces.Box(-1.0, 1.0, (3,)), gym.spaces.Box(-2.0, 2.0, (1,))
+    discrete = gym.spaces.Discrete(2)
+
+    def name(env_id: str, action: gym.Space[Any]) -> str | None:
+        preset = choose("trpo", TRPO.presets, "auto", env_id, box, action)
+        return None if preset is None else preset.name
+
+    assert name("CartPole-v1", discrete) == "trpo/cartpole"
+    assert name("Pendulum-v1", line) == "trpo/pendulum"
+    assert name("Hopper-v5", line) == "trpo/mujoco"
+    assert name("HalfCheetah-v5", line) == "trpo/halfcheetah"
+    assert name("LunarLanderContinuous-v3", line) == "trpo/lunarlander-continuous"
+    assert name("LunarLander-v3", discrete) == "trpo/lunarlander"
+    # no entry: the library's defaults, not another task's tuned values
+    assert name("MountainCarContinuous-v0", line) is None
+    assert name("ALE/Breakout-v5", discrete) is None
