@@ -49,7 +49,6 @@ from pydantic import Field, PositiveInt
 from torch import nn
 
 from rlkit.agent import POLICY_SPACES, Spaces
-from rlkit.agents.presets import A3C_FLAT_OBSERVATION, A3C_FLAT_OBSERVATION_STEPS, A3C_PRESETS
 from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.networks import Activation
@@ -67,6 +66,8 @@ from rlkit.presets import Preset
 from rlkit.rollout import Carry, Rollout, collect_envs, discounted_returns
 from rlkit.run import Run
 from rlkit.workers import TorchStream, WorkerSetup
+
+from .presets import A3C_FLAT_OBSERVATION, A3C_FLAT_OBSERVATION_STEPS, A3C_PRESETS
 
 
 class A3CConfig(StrictModel):

@@ -34,7 +34,6 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import nn
 
 from rlkit.agent import ANY_OBSERVATION, Spaces
-from rlkit.agents.presets import DQN_FLAT_OBSERVATION, DQN_FLAT_OBSERVATION_STEPS, DQN_PRESETS
 from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, build_encoder, encoder_field
 from rlkit.environments import success_of
@@ -51,6 +50,8 @@ from rlkit.presets import Preset
 from rlkit.replay import ReplayBuffer, check_memory, replay_slot_bytes
 from rlkit.run_replay import make_run_replay, restore_run_replay
 from rlkit.schedules import Schedule
+
+from .presets import DQN_FLAT_OBSERVATION, DQN_FLAT_OBSERVATION_STEPS, DQN_PRESETS
 
 if TYPE_CHECKING:
     from rlkit.run import Run

@@ -35,8 +35,13 @@ worker ran what: in-process and Ray runs of one seed learn the same policy.
 
 Policies: rlkit.policies.ActorCritic's policy part (MLP, Nature CNN for Atari frames, an
 optional LSTM core) acting deterministically (argmax, or the Gaussian mean clipped to
-the bounds); its value head is unused. Deviations: no virtual batch normalisation or
-observation normalisation (Salimans et al. used them for MuJoCo and Atari); the noise
+the bounds); its value head is unused. `normalize_observations` is Salimans et al.'s
+observation normalisation: workers play with the statistics frozen for the generation,
+and a random `observation_fraction` of the episodes (1%, as in the paper) send back the
+mean and variance of their observations, which the learner merges in task order (so Ray
+and in-process runs stay equal) and sends with the next generation; the statistics are
+in checkpoints and evaluation uses them frozen. Deviations: no virtual batch
+normalisation (Salimans et al. used it for Atari); the noise
 table is 25M floats (100 MB), not 250M; one episode per perturbation. So that a run ends
 on its exact step total, a generation's episodes are cut at (steps left) / population
 steps when that is shorter than the env's own limit (all members alike, so the ranking
@@ -55,7 +60,6 @@ import torch
 from pydantic import Field, PositiveInt
 
 from rlkit.agent import POLICY_SPACES, Spaces
-from rlkit.agents.presets import NES_PRESETS
 from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.errors import UserError
@@ -73,6 +77,8 @@ from rlkit.presets import Preset
 from rlkit.run import Run
 from rlkit.seeding import derive_seed
 from rlkit.workers import TorchStream, WorkerSetup
+
+from .presets import NES_PRESETS
 
 
 class NESConfig(StrictModel):
@@ -126,6 +132,18 @@ class NESConfig(StrictModel):
     )
     lstm_size: PositiveInt | None = Field(
         default=None, description="LSTM core width; none for a memoryless policy"
+    )
+    normalize_observations: bool = Field(
+        default=False,
+        description="scale vector observations by running mean and std, clipped to +-10; the "
+        "statistics come from observation_fraction of the episodes (Salimans et al. 2017)",
+    )
+    observation_fraction: float = Field(
+        default=0.01,
+        gt=0.0,
+        le=1.0,
+        description="with normalize_observations: the share of a generation's episodes whose "
+        "observations update the statistics (Salimans et al. 2017: 1%)",
     )
     encoder: EncoderSettings = encoder_field()
 
@@ -187,6 +205,7 @@ def build_policy(
         activation=config.activation,
         lstm_size=config.lstm_size,
         encoder=config.encoder,
+        normalize_observations=config.normalize_observations,
     )
 
 
@@ -196,6 +215,7 @@ class Task(NamedTuple):
     offset: int  # into the shared noise table
     sign: float  # +1 or -1 (a mirrored pair), 0 for the centre itself
     episode_seed: int  # the episode's reset seed, the same for both members of a pair
+    record: bool = False  # send back the moments of its observations (normalisation)
 
 
 class NESWorker:
@@ -211,23 +231,55 @@ class NESWorker:
 
     def evaluate(
         self,
-        search: tuple[np.ndarray, np.ndarray | float],
+        search: tuple[Any, ...],
         tasks: list[Task],
         version: int,
         max_steps: int,
     ) -> list[Episode]:
         """One episode per task, each cut after `max_steps` steps; `search` is the
-        (centre, scale) of generation `version`."""
-        centre, scale = search
+        (centre, scale) of generation `version`, and with normalisation its observation
+        statistics (mean, variance, count), which stay frozen while it plays."""
+        centre, scale, *statistics = search
+        if statistics:
+            load_statistics(self.policy, statistics[0])
         episodes = []
         for task in tasks:
             epsilon = self.noise[task.offset : task.offset + centre.size]
             parameters = centre + task.sign * scale * epsilon
             set_flat_parameters(self.params, torch.from_numpy(parameters))
             episodes.append(
-                play_episode(self.actor, self.env, seed=task.episode_seed, max_steps=max_steps)
+                play_episode(
+                    self.actor,
+                    self.env,
+                    seed=task.episode_seed,
+                    max_steps=max_steps,
+                    observation_moments=task.record,
+                )
             )
         return episodes
+
+
+def load_statistics(policy: ActorCritic, statistics: tuple[np.ndarray, np.ndarray, float]) -> None:
+    """Set the policy's observation normaliser to (mean, variance, count)."""
+    normalizer = policy.normalizer
+    assert normalizer is not None
+    mean, var, count = statistics
+    with torch.no_grad():
+        normalizer.get_buffer("mean").copy_(torch.from_numpy(mean))
+        normalizer.get_buffer("var").copy_(torch.from_numpy(var))
+        normalizer.get_buffer("count").fill_(float(count))
+
+
+def normalizer_statistics(policy: ActorCritic) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(mean, variance, count) of the policy's observation normaliser, None without one."""
+    normalizer = policy.normalizer
+    if normalizer is None:
+        return None
+    return (
+        normalizer.get_buffer("mean").numpy().copy(),
+        normalizer.get_buffer("var").numpy().copy(),
+        float(normalizer.get_buffer("count")),
+    )
 
 
 class NES(GreedyActing):
@@ -278,6 +330,9 @@ class NES(GreedyActing):
         )
         self.noise_seed = derive_seed(seed, "noise")
         self.rng = np.random.default_rng(seed)
+        # which episodes feed the observation statistics: a stream of its own, so runs
+        # without normalisation draw exactly what they drew before
+        self.observation_rng = np.random.default_rng(derive_seed(seed, "observation-statistics"))
         self.seed = seed
         self.step = 0
         self._generation = 0
@@ -324,7 +379,32 @@ class NES(GreedyActing):
                 self.seed, "episode", index=self._generation * cfg.population + member
             )
             tasks.extend(Task(int(offset), sign, episode_seed) for sign in signs)
+        if self.policy.normalizer is not None:
+            draws = self.observation_rng.random(len(tasks)) < cfg.observation_fraction
+            tasks = [
+                task._replace(record=bool(draw)) for task, draw in zip(tasks, draws, strict=True)
+            ]
         return offsets, tasks
+
+    def _search(self, parameters: np.ndarray, scale: np.ndarray | float) -> tuple[Any, ...]:
+        """What workers play a generation with: parameters, scale, and the frozen
+        observation statistics when normalising."""
+        statistics = normalizer_statistics(self.policy)
+        return (parameters, scale) if statistics is None else (parameters, scale, statistics)
+
+    def _merge_observations(self, episodes: list[Episode]) -> None:
+        """Merge the recorded episodes' observation moments, in task order."""
+        normalizer = self.policy.normalizer
+        if normalizer is None:
+            return
+        for episode in episodes:
+            if episode.observations is not None:
+                count, mean, var = episode.observations
+                normalizer.merge(
+                    float(count),
+                    torch.from_numpy(mean).to(normalizer.get_buffer("mean").dtype),
+                    torch.from_numpy(var).to(normalizer.get_buffer("var").dtype),
+                )
 
     def _generation_step(self, pool: WorkerPool, run: Run, remaining: int) -> dict[str, float]:
         """One generation, its episodes cut so that it takes at most `remaining` steps.
@@ -342,10 +422,11 @@ class NES(GreedyActing):
             pool,
             "evaluate",
             tasks,
-            shared=(self.centre, scale),
+            shared=self._search(self.centre, scale),
             args=(self._generation, max_steps),
         )
         episodes: list[Episode] = chunked.results
+        self._merge_observations(episodes)
         returns = np.array([episode.total for episode in episodes], dtype=np.float64)
         lengths = [episode.length for episode in episodes]
         self.step += sum(lengths)
@@ -407,7 +488,7 @@ class NES(GreedyActing):
                 pool,
                 "evaluate",
                 tasks,
-                shared=(parameters, 0.0),
+                shared=self._search(parameters, 0.0),
                 args=(self._generation, max_steps),
             )
             episodes: list[Episode] = chunked.results
@@ -444,6 +525,19 @@ class NES(GreedyActing):
             "generation": self._generation,
             "rng": self.rng.bit_generator.state,
             **self._selection_state(),
+            **self._normalizer_state(),
+        }
+
+    def _normalizer_state(self) -> dict[str, Any]:
+        statistics = normalizer_statistics(self.policy)
+        if statistics is None:
+            return {}
+        mean, var, count = statistics
+        return {
+            "observation_mean": torch.from_numpy(mean),
+            "observation_var": torch.from_numpy(var),
+            "observation_count": count,
+            "observation_rng": self.observation_rng.bit_generator.state,
         }
 
     def _selection_state(self) -> dict[str, Any]:
@@ -464,3 +558,13 @@ class NES(GreedyActing):
         self.step = int(state["step"])
         self._generation = int(state["generation"])
         self.rng.bit_generator.state = state["rng"]
+        if self.policy.normalizer is not None and "observation_mean" in state:
+            load_statistics(
+                self.policy,
+                (
+                    state["observation_mean"].numpy(),
+                    state["observation_var"].numpy(),
+                    float(state["observation_count"]),
+                ),
+            )
+            self.observation_rng.bit_generator.state = state["observation_rng"]

@@ -26,11 +26,12 @@ import numpy as np
 from pydantic import Field
 
 from rlkit.agent import Spaces
-from rlkit.agents.presets import QLEARNING_PRESETS
 from rlkit.config import StrictModel
 from rlkit.errors import Diverged
 from rlkit.presets import Preset
 from rlkit.schedules import Schedule
+
+from .presets import QLEARNING_PRESETS
 
 if TYPE_CHECKING:
     from rlkit.run import Run

@@ -56,7 +56,6 @@ from pydantic import Field, PositiveInt
 from torch import nn
 
 from rlkit.agent import POLICY_SPACES, Spaces
-from rlkit.agents.presets import RPG_PRESETS
 from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.observations import index
@@ -65,6 +64,8 @@ from rlkit.presets import Preset
 from rlkit.rollout import Carry, Rollout, discounted_returns
 from rlkit.run import Run
 from rlkit.workers import TorchStream, WorkerSetup
+
+from .presets import RPG_PRESETS
 
 
 class RPGConfig(StrictModel):

@@ -46,7 +46,6 @@ from pydantic import Field, PositiveInt
 from torch.distributions import Distribution, kl_divergence
 
 from rlkit.agent import POLICY_SPACES, Spaces
-from rlkit.agents.presets import TRPO_PRESETS
 from rlkit.config import StrictModel
 from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.networks import Activation
@@ -64,6 +63,8 @@ from rlkit.rollout import Carry, Rollout, collect_envs, gae
 from rlkit.run import Run
 from rlkit.scaling import RewardScaler
 from rlkit.workers import TorchStream, WorkerSetup
+
+from .presets import TRPO_PRESETS
 
 
 class TRPOConfig(StrictModel):

@@ -32,6 +32,8 @@ class Episode(NamedTuple):
     total: float
     length: int
     success: bool | None = None
+    # with play_episode(observation_moments=True): (count, mean, variance) of its observations
+    observations: tuple[int, np.ndarray, np.ndarray] | None = None
 
 
 def play_episode(
@@ -41,8 +43,12 @@ def play_episode(
     seed: int | None = None,
     max_steps: int | None = None,
     video_frames: list[np.ndarray] | None = None,
+    observation_moments: bool = False,
 ) -> Episode:
     """One episode of `actor` from `env.reset(seed=seed)`, cut after `max_steps` steps.
+
+    `observation_moments=True` (vector observations): the Episode carries the count, mean
+    and variance of the observations acted on (NES's observation statistics).
 
     With `video_frames`, `env.render()` frames are appended to it (the env must have been
     made with render_mode="rgb_array").
@@ -53,7 +59,10 @@ def play_episode(
     state = actor.initial_state()
     total, length, done = 0.0, 0, False
     info: dict[str, Any] = {}
+    seen: list[np.ndarray] = []
     while not done:
+        if observation_moments:
+            seen.append(np.asarray(observation, dtype=np.float64).reshape(-1))
         action, state = actor.act(observation, state)
         observation, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
@@ -62,7 +71,11 @@ def play_episode(
         if video_frames is not None:
             video_frames.append(env.render())
     success = info.get("is_success")
-    return Episode(total, length, None if success is None else bool(success))
+    moments = None
+    if seen:
+        stacked = np.stack(seen)
+        moments = (len(seen), stacked.mean(axis=0), stacked.var(axis=0))
+    return Episode(total, length, None if success is None else bool(success), moments)
 
 
 @dataclass(frozen=True)

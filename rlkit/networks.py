@@ -133,9 +133,13 @@ class ObservationNormalizer(nn.Module):
     @torch.no_grad()
     def update(self, observations: torch.Tensor) -> None:
         """Merge the statistics of `observations` [B, size] into the running ones."""
-        mean, var, count = self.get_buffer("mean"), self.get_buffer("var"), self.get_buffer("count")
-        batch = float(len(observations))
         batch_mean, batch_var = observations.mean(dim=0), observations.var(dim=0, unbiased=False)
+        self.merge(float(len(observations)), batch_mean, batch_var)
+
+    @torch.no_grad()
+    def merge(self, batch: float, batch_mean: torch.Tensor, batch_var: torch.Tensor) -> None:
+        """Merge the statistics of `batch` observations (their mean and variance)."""
+        mean, var, count = self.get_buffer("mean"), self.get_buffer("var"), self.get_buffer("count")
         total = count + batch
         delta = batch_mean - mean
         mean += delta * batch / total

@@ -394,8 +394,8 @@ class ActorCritic(nn.Module):
         normalizer = self.normalizer
         if normalizer is not None:  # shared by both encoders: normalise once
             observations = normalizer(observations)
-            encoder = self.encoder[1]
-            value_encoder = None if value_encoder is None else value_encoder[1]
+            encoder = _after_normalizer(self.encoder)
+            value_encoder = None if value_encoder is None else _after_normalizer(value_encoder)
         policy_state = None if state is None else (state[0], state[1])
         policy_features, policy_new = self._encode(
             encoder, self.lstm, observations, policy_state, episode_starts
@@ -463,6 +463,12 @@ class ActorCritic(nn.Module):
             episode_start.unsqueeze(0),
         )  # fmt: skip
         return self.policy_head(features[0]), new_policy_state
+
+
+def _after_normalizer(encoder: nn.Module) -> nn.Module:
+    """The encoder behind the observation normaliser of `Sequential(normalizer, encoder)`."""
+    assert isinstance(encoder, nn.Sequential)
+    return encoder[1]
 
 
 def _add_time(observations: Any) -> Any:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = ("env", "agent", "eval", "worker", "noise", "episode", "selection")  # append only
+STREAMS = (
+    "env",
+    "agent",
+    "eval",
+    "worker",
+    "noise",
+    "episode",
+    "selection",
+    "observation-statistics",
+)  # append only
 
 
 def derive_seed(run_seed: int, stream: str, index: int = 0) -> int:
