@@ -265,8 +265,8 @@ def load_statistics(policy: ActorCritic, statistics: tuple[np.ndarray, np.ndarra
     assert normalizer is not None
     mean, var, count = statistics
     with torch.no_grad():
-        normalizer.get_buffer("mean").copy_(torch.from_numpy(mean))
-        normalizer.get_buffer("var").copy_(torch.from_numpy(var))
+        normalizer.get_buffer("mean").copy_(torch.tensor(mean))
+        normalizer.get_buffer("var").copy_(torch.tensor(var))
         normalizer.get_buffer("count").fill_(float(count))
 
 
@@ -400,10 +400,9 @@ class NES(GreedyActing):
         for episode in episodes:
             if episode.observations is not None:
                 count, mean, var = episode.observations
+                dtype = normalizer.get_buffer("mean").dtype
                 normalizer.merge(
-                    float(count),
-                    torch.from_numpy(mean).to(normalizer.get_buffer("mean").dtype),
-                    torch.from_numpy(var).to(normalizer.get_buffer("var").dtype),
+                    float(count), torch.tensor(mean, dtype=dtype), torch.tensor(var, dtype=dtype)
                 )
 
     def _generation_step(self, pool: WorkerPool, run: Run, remaining: int) -> dict[str, float]:

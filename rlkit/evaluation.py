@@ -33,7 +33,7 @@ class Episode(NamedTuple):
     length: int
     success: bool | None = None
     # with play_episode(observation_moments=True): (count, mean, variance) of its observations
-    observations: tuple[int, np.ndarray, np.ndarray] | None = None
+    observations: tuple[int, list[float], list[float]] | None = None
 
 
 def play_episode(
@@ -74,7 +74,7 @@ def play_episode(
     moments = None
     if seen:
         stacked = np.stack(seen)
-        moments = (len(seen), stacked.mean(axis=0), stacked.var(axis=0))
+        moments = (len(seen), stacked.mean(axis=0).tolist(), stacked.var(axis=0).tolist())
     return Episode(total, length, None if success is None else bool(success), moments)
 
 
