@@ -107,19 +107,14 @@ def test_nes_statistics_come_from_recorded_episodes_and_are_checkpointed(tmp_pat
 def test_ray_runs_normalise_as_in_process_runs(
     tmp_path: Path, ray_local: float, agent: str, overrides: list[str]
 ) -> None:
+    extra = ["steps_per_worker=512"] if agent == "trpo" else []
     runs = [
         train(
-            tmp_path,
-            agent,
-            pool,
-            env="Pendulum-v1",
-            steps=4096,
-            workers=2,
-            pool=pool,
-            overrides=[*overrides, *(["steps_per_worker=512"] if agent == "trpo" else [])],
-        )  # fmt: skip
+            tmp_path, agent, pool, env="Pendulum-v1", steps=4096, workers=2, pool=pool,
+            overrides=[*overrides, *extra],
+        )
         for pool in ("ray", "inprocess")
-    ]
+    ]  # fmt: skip
     assert learning_rows(runs[0].run_dir) == learning_rows(runs[1].run_dir)
     states = [load_checkpoint(run.checkpoint)["agent"] for run in runs]
     key = "policy" if agent == "trpo" else None
