@@ -231,16 +231,11 @@ def test_a_worker_steps_several_envs_into_one_batch(tmp_path: Path) -> None:
 def test_ray_pool_learns_the_same_as_inprocess(tmp_path: Path, ray_local: float) -> None:
     runs = [
         train(
-            tmp_path,
-            pool,
-            env="CartPole-v1",
-            steps=3072,
-            workers=2,
-            pool=pool,
+            tmp_path, pool, env="CartPole-v1", steps=3072, workers=2, pool=pool,
             overrides=["envs_per_worker=1"],
-        )  # fmt: skip
+        )
         for pool in ("ray", "inprocess")
-    ]
+    ]  # fmt: skip
     rows = [learning_rows(run.run_dir) for run in runs]
     assert rows[0] == rows[1]
     assert sum("train/kl" in row for row in rows[0]) == 3
