@@ -426,6 +426,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
             continue
         listed = textwrap.fill(", ".join(ids) or "(registers no id)", width=100)
         print(textwrap.indent(listed, " " * 35))
+    from rlkit.environments import FAMILIES, family_status
+
+    print("Task families (presets per task: `rlkit run AGENT --env ID` names the one it uses):")
+    for family, (install, members) in FAMILIES.items():
+        print(f"  {family:<32} {family_status(members)}; {install}")
+        print(textwrap.indent(textwrap.fill(", ".join(members), width=100), " " * 35))
     print("Short names (name -> Gymnasium id; any registered Gymnasium id works too):")
     for name, env_id in short_names().items():
         if env_id not in plugins:

@@ -463,3 +463,29 @@ class EnvFactory:
         if self.atari is None:
             return self
         return replace(self, atari=self.atari.model_copy(update={"episodic_life": False}))
+
+
+# Task families `rlkit list envs` names, with what installs them (Gymnasium ids).
+FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "MuJoCo locomotion": (
+        'pip install -e ".[mujoco]"',
+        (
+            "Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5",
+            "Swimmer-v5", "InvertedPendulum-v5", "InvertedDoublePendulum-v5", "Reacher-v5",
+        ),
+    ),
+    "Box2D": (
+        'pip install -e ".[box2d]"',
+        ("LunarLander-v3", "LunarLanderContinuous-v3", "BipedalWalker-v3", "CarRacing-v3"),
+    ),
+}  # fmt: skip
+
+
+def family_status(ids: tuple[str, ...]) -> str:
+    """'installed', or why the family's first env cannot be made (a missing package)."""
+    try:
+        gym.make(ids[0]).close()
+    except Exception as error:  # a missing simulator package surfaces here
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return f"not installed ({shorten(reason)})"
+    return "installed"

@@ -303,3 +303,7 @@ def test_rlkit_list_envs_shows_the_plugins() -> None:
     assert listed.returncode == 0, listed.stderr
     for env_id in PLUGIN_IDS:
         assert env_id in listed.stdout
+    families = listed.stdout.split("Task families")[1].split("Short names")[0]
+    assert "MuJoCo locomotion                installed" in families  # the dev extra has it
+    for env_id in ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "LunarLander-v3"):
+        assert env_id in families
