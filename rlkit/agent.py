@@ -6,9 +6,10 @@ and owns its learning loop, which talks to the backbone through `rlkit.run.Run`.
 agents/qlearning.py for a whole agent, and docs/architecture.md for how a run drives it.
 
 Optional members:
-- `preset(observation_space, action_space) -> {"steps": int, "hparams": {...}}`:
-  defaults for these spaces (DQN: Nature values for frames, tuned MLP values for
-  vectors; TRPO: Discrete vs Box values), merged under the YAML file, flags and `--set`.
+- `presets: tuple[rlkit.presets.Preset, ...]`: published values per task, matched by env
+  id pattern, else by a spaces family (`agents/presets.py`), merged under the YAML file,
+  flags and `--set`. An older `preset(observation_space, action_space) -> {"steps": int,
+  "hparams": {...}}` classmethod is still read (as one unnamed family preset).
 - `learns_from_signals = False`: the agent does not learn from per-step rewards (NES
   ranks whole-episode game scores), so Atari's reward clipping and lost-life terminals
   (`rlkit.signals`) do not apply to it, and the start banner says so.
@@ -116,19 +117,6 @@ def load_agent(name: str) -> Any:
             f"agent '{name}' ({point.value}) is not an rlkit agent: it lacks {', '.join(missing)}"
         )
     return cls
-
-
-def vector_preset(
-    observation_space: gym.Space[Any], steps: int, hparams: dict[str, Any]
-) -> dict[str, Any]:
-    """A `preset` that applies `steps` and `hparams` (values tuned on vector tasks) to
-    every observation but Atari frame stacks, where the Config's own defaults (the
-    paper's) stand."""
-    from rlkit.networks import is_image_space
-
-    if is_image_space(observation_space):
-        return {}
-    return {"steps": steps, "hparams": dict(hparams)}
 
 
 def missing_members(cls: type) -> list[str]:
