@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rlkit.errors import UserError
+from rlkit.safefiles import fresh_temporary, link_message
 
 _NAME = re.compile(r"^step-(\d+)\.pt$")
 
@@ -69,21 +70,27 @@ def save(directory: Path, step: int, payload: dict[str, Any], keep: int) -> Path
     import torch
 
     final = checkpoint_path(directory, step)
-    temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")  # named if mkdir fails
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as handle:
+        if directory.is_symlink():
+            raise UserError(link_message(directory))
+        fd, temporary = fresh_temporary(final)
+        with os.fdopen(fd, "wb") as handle:
             torch.save(_to_tensors(payload), handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, final)
         fsync_directory(directory)
+    except UserError:
+        raise
     except Exception as error:  # OSError; torch's writer reports a failed write as RuntimeError
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
         raise _write_error(final, error) from None
     for old in list_checkpoints(directory)[:-keep]:
-        old.unlink(missing_ok=True)
+        if not old.is_symlink() and old.is_file():  # only checkpoint files rlkit wrote
+            old.unlink(missing_ok=True)
     return final
 
 

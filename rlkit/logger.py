@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from rlkit.errors import Diverged, UserError, shorten
+from rlkit.safefiles import open_no_follow, replace_text
 from rlkit.wandb_writer import WandbWriter
 
 METRICS_FILE = "metrics.jsonl"
@@ -74,13 +75,7 @@ def truncate_metrics(path: Path, last_step: int) -> None:
     if not path.is_file():
         return
     kept = [line + "\n" for line, row in _scan(path) if row["step"] <= last_step]
-    temporary = path.with_suffix(".tmp")
-    try:
-        temporary.write_text("".join(kept))
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-        raise
+    replace_text(path, "".join(kept))
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -162,7 +157,8 @@ class Logger:
         self.total_steps = total_steps
         self._log_every = log_every
         self._next_log = (start_step // log_every + 1) * log_every
-        self._metrics = open(run_dir / METRICS_FILE, "a", buffering=1)  # noqa: SIM115 closed in close()
+        metrics_fd = open_no_follow(run_dir / METRICS_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        self._metrics = open(metrics_fd, "a", buffering=1)  # noqa: SIM115 closed in close()
         self._returns: deque[float] = deque(maxlen=RECENT_EPISODES)
         self.episodes = 0
         self._start_time = time.perf_counter()

@@ -21,12 +21,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rlkit.errors import UserError
+from rlkit.safefiles import link_message, open_no_follow
+
 LOGS_DIR = "logs"
 
 
 def _open_log(path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    if path.parent.is_symlink():
+        raise UserError(link_message(path.parent))
+    return open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
 
 def send_output_to(path: Path) -> None:

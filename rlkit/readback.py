@@ -53,6 +53,15 @@ def read_run(run_dir: Path, *, trust_modules: bool = False) -> tuple[RunSettings
             f"'{run_dir}' is not an rlkit run directory (no {CONFIG_FILE} and {RECORD_FILE}); "
             "give a folder made by `rlkit run`"
         )
+    return read_config(run_dir, trust_modules=trust_modules)
+
+
+def read_config(
+    directory: Path, *, trust_modules: bool = False
+) -> tuple[RunSettings, StrictModel, Any]:
+    """`read_run` of the `config.yaml` in `directory` (a run dir's, or a seed group's,
+    which its seeds not yet started train from), by the same trust rule."""
+    run_dir = directory
     data = load_yaml(run_dir / CONFIG_FILE)
     hparams = data.pop("hparams", {}) or {}
     origin = {key: f"{run_dir / CONFIG_FILE}" for key in data}

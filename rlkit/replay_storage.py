@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from rlkit.checkpoint import fsync_directory
 from rlkit.errors import UserError
+from rlkit.safefiles import link_message, replace_text
 
 REPLAY_DIR = "replay"  # in a run dir: <run>/replay/
 LAYOUT_FILE = "layout.json"
@@ -130,9 +131,12 @@ class ReplayFiles:
         directory = self.directory
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            if directory.is_symlink():  # its *.npy files would be someone else's
+                raise UserError(link_message(directory))
             (directory / LAYOUT_FILE).unlink(missing_ok=True)  # stale until remade below
             for old in directory.glob("*.npy"):
-                old.unlink()
+                if not old.is_symlink():
+                    old.unlink()
         except OSError as error:
             raise UserError(f"replay files: cannot write {directory} ({error.strerror})") from None
         needed = sum(spec.nbytes for spec in specs)
@@ -149,9 +153,7 @@ class ReplayFiles:
                     f"replay files: cannot create {self.path(spec.name)} ({error.strerror})"
                 ) from None
         layout = {"format": _FORMAT, "arrays": {spec.name: spec.describe() for spec in specs}}
-        temporary = directory / f".{LAYOUT_FILE}.tmp"
-        temporary.write_text(json.dumps(layout, indent=1))
-        os.replace(temporary, directory / LAYOUT_FILE)
+        replace_text(directory / LAYOUT_FILE, json.dumps(layout, indent=1))
         fsync_directory(directory)
 
     def _create_file(self, spec: ArraySpec) -> None:

@@ -16,11 +16,11 @@ from typing import Any
 
 from rlkit.config import dump_yaml
 from rlkit.environments import EnvFactory
-from rlkit.errors import UserError
+from rlkit.errors import UserError, shorten
 from rlkit.logger import METRICS_FILE, check_metrics, truncate_metrics
 from rlkit.parallel import check_address
 from rlkit.readback import _restore, _run_checkpoint, _short, read_run
-from rlkit.rundir import CONFIG_FILE, RunLock, write_text
+from rlkit.rundir import CONFIG_FILE, RunLock, check_run_dir_links, write_text
 from rlkit.seeding import run_seeds
 from rlkit.session import TrainResult, _execute, _Hooks
 
@@ -50,11 +50,20 @@ def _resume(
             f"--resume continues a run with its saved config; {changed[0]} cannot be changed "
             "(only --steps, --wandb, --no-progress and --address can)"
         )
+    check_run_dir_links(run_dir)  # before anything is read or changed
     settings, agent_config, agent_cls = read_run(run_dir, trust_modules=trust_modules)
     if agent is not None and agent != settings.agent:
         raise UserError(f"--resume {run_dir}: that run is agent '{settings.agent}', not '{agent}'")
     chosen = None if checkpoint_file is None else _run_checkpoint(run_dir, checkpoint_file)
     update = {key: value for key, value in given.items() if key in RESUME_MAY_CHANGE}
+    if "address" not in update and settings.address is not None:
+        # Ray trusts its head node fully: a run dir from elsewhere must not pick the cluster
+        print(
+            f"rlkit: the run recorded Ray address {shorten(settings.address)}; not used "
+            "(give --address to run there)",
+            file=sys.stderr,
+        )
+        update["address"] = None
     settings = settings.model_copy(update=update)
     if "address" in update:
         check_address(settings.address)  # before anything in the run dir changes

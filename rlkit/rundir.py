@@ -17,11 +17,23 @@ from typing import Any
 
 import rlkit
 from rlkit.errors import UserError, shorten
+from rlkit.safefiles import open_no_follow, refuse_links, replace_text
 from rlkit.settings import RunSettings
 
 CONFIG_FILE = "config.yaml"
 RECORD_FILE = "run.json"
 LOCK_FILE = "run.lock"
+# what rlkit keeps in a run dir (`refuse_links` checks them before a resume changes any)
+RUN_FILES = (CONFIG_FILE, RECORD_FILE, LOCK_FILE, "metrics.jsonl")
+RUN_FOLDERS = ("checkpoints", "replay", "logs", "videos")
+
+
+def check_run_dir_links(run_dir: Path) -> None:
+    """One line if any file or folder rlkit keeps in `run_dir` is a symlink (or a folder
+    is not a folder): a resume refuses it before anything changes."""
+    refuse_links(run_dir, RUN_FILES, RUN_FOLDERS)
+
+
 RECORDED_PACKAGES = ("numpy", "gymnasium", "ale-py", "torch", "pydantic", "wandb", "ray")
 
 
@@ -74,14 +86,15 @@ class RunLock:
         self._fd = fd
 
     @classmethod
-    def acquire(cls, run_dir: Path) -> RunLock:
-        path = run_dir / LOCK_FILE
+    def acquire(cls, run_dir: Path, name: str = LOCK_FILE, what: str = "run dir") -> RunLock:
+        """Hold `run_dir/name` (a seed group holds `group.lock` in its group dir)."""
+        path = run_dir / name
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = open_no_follow(path, os.O_RDWR | os.O_CREAT)
         except OSError as error:
             raise UserError(
-                f"cannot lock run dir '{shorten(run_dir, 200)}' ({LOCK_FILE}: {error.strerror}); "
-                "give a run dir you can write to"
+                f"cannot lock {what} '{shorten(run_dir, 200)}' ({name}: {error.strerror}); "
+                f"give a {what} you can write to"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -90,12 +103,12 @@ class RunLock:
             os.close(fd)
             if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise UserError(
-                    f"cannot lock run dir '{shorten(run_dir, 200)}' ({error.strerror}); "
+                    f"cannot lock {what} '{shorten(run_dir, 200)}' ({error.strerror}); "
                     "its file system must support file locks"
                 ) from None
             who = f"pid {holder}" if holder.isdigit() else "pid unknown"
             raise UserError(
-                f"run dir '{shorten(run_dir, 200)}' is in use by another rlkit process ({who}); "
+                f"{what} '{shorten(run_dir, 200)}' is in use by another rlkit process ({who}); "
                 "wait for it to end, or stop it, then try again"
             ) from None
         os.ftruncate(fd, 0)
@@ -110,14 +123,9 @@ class RunLock:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write `path` whole or not at all (a temporary file, then a rename)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-        raise
+    """Write `path` whole or not at all (a fresh temporary file, then a rename; nothing
+    planted in the dir, a symlink included, is written through)."""
+    replace_text(path, text)
 
 
 def _git_commit() -> str | None:

@@ -9,6 +9,7 @@ import json
 from rlkit.errors import UserError
 from rlkit.group.groupdir import (
     FINAL_EPISODES,
+    GROUP_FILE,
     SUMMARY_FILE,
     Group,
     new_group,
@@ -17,21 +18,40 @@ from rlkit.group.groupdir import (
 )
 from rlkit.group.results import evaluate_group, format_summary, summary
 from rlkit.group.running import _say, run_group
-from rlkit.rundir import CONFIG_FILE
+from rlkit.rundir import CONFIG_FILE, RunLock
+
+GROUP_LOCK = "group.lock"  # held by the one process running a group's seeds
+GROUP_FILES = (GROUP_FILE, SUMMARY_FILE, CONFIG_FILE, GROUP_LOCK)
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
 
 def check_seed_modules(group: Group) -> None:
-    """UserError, one line, before any seed starts, if a seed's run dir names modules that
-    rlkit imports only with --trust-modules (`rlkit.trust`, as for one run dir)."""
+    """UserError, one line, before any seed starts, if the group's own config (which
+    seeds not yet started train from) or a seed's run dir names modules that rlkit
+    imports only with --trust-modules (`rlkit.trust`, the rule for one run dir)."""
+    from rlkit.readback import read_config
     from rlkit.training import read_run
 
+    read_config(group.directory)
     for seed in group.seeds:
         run_dir = group.run_dir(seed)
         if (run_dir / CONFIG_FILE).is_file():
             read_run(run_dir)
+
+
+def check_group_links(group: Group) -> None:
+    """One line if a file or folder rlkit keeps in the group dir or a seed's run dir is a
+    symlink, before anything changes."""
+    from rlkit.rundir import check_run_dir_links
+    from rlkit.safefiles import refuse_links
+
+    seed_dirs = [group.run_dir(seed).name for seed in group.seeds]
+    refuse_links(group.directory, GROUP_FILES, ["logs", *seed_dirs])
+    for seed in group.seeds:
+        if group.run_dir(seed).is_dir():
+            check_run_dir_links(group.run_dir(seed))
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -63,11 +83,17 @@ def run_command(args: argparse.Namespace) -> int:
                 "cannot be changed (only --wandb and --address can)"
             )
         group = read_group(args.resume)
+        check_group_links(group)
         if not args.trust_modules:
             check_seed_modules(group)
         if args.address is not None:
             check_address(args.address)
-        address = args.address or group.record.get("address")
+        address = args.address
+        recorded = group.record.get("address")
+        if address is None and recorded:
+            # Ray trusts its head node fully: a group dir must not pick the cluster
+            _say(f"the group recorded Ray address {recorded}; not used (give --address)")
+        lock = RunLock.acquire(group.directory, GROUP_LOCK, "group dir")
         _say(f"resuming group {group.directory}")
     else:
         if args.seed is not None:
@@ -97,6 +123,7 @@ def run_command(args: argparse.Namespace) -> int:
             final_episodes=args.final_episodes or FINAL_EPISODES,
         )
         address = args.address
+        lock = RunLock.acquire(group.directory, GROUP_LOCK, "group dir")
         where = "one after another here" if group.parallel == "inprocess" else "on Ray"
         _say(
             f"group {group.name}: {group.agent} on {group.env}, {group.steps} steps, "
@@ -110,6 +137,7 @@ def run_command(args: argparse.Namespace) -> int:
             trust_modules=args.trust_modules if args.resume else True,
         )
     finally:
+        lock.release()
         shutdown_ray()
     print(format_summary(summary(group)))
     if result.interrupted:

@@ -1,0 +1,72 @@
+"""Files inside run, group and sweep dirs, written so that nothing planted there can
+redirect a write, truncation or deletion outside the dir.
+
+- `fresh_temporary(path)`: a new temporary file beside `path`, created exclusively
+  (O_EXCL, so a planted file or symlink of any name is never opened), then renamed over
+  `path` by the caller (a rename replaces a symlink at `path`, it does not follow it).
+- `open_no_follow(path, flags)`: `os.open` that refuses a symlink at `path` (O_NOFOLLOW).
+- `refuse_links(directory, files, folders)`: one line naming the first entry rlkit owns
+  that is a symlink (or a folder that is not a real folder), before anything changes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from rlkit.errors import UserError, shorten
+
+
+def fresh_temporary(path: Path) -> tuple[int, Path]:
+    """(fd, temporary path) of a new file in `path`'s folder, made with O_EXCL."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    return fd, Path(name)
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write `path` whole or not at all: a fresh temporary file, then a rename over it."""
+    fd, temporary = fresh_temporary(path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def open_no_follow(path: Path, flags: int, mode: int = 0o644) -> int:
+    """`os.open(path, flags | O_NOFOLLOW | O_CLOEXEC)`; a symlink at `path` is a UserError."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UserError(link_message(path)) from None
+        raise
+
+
+def link_message(path: Path) -> str:
+    return (
+        f"'{shorten(path, 200)}' is a symbolic link where rlkit keeps its own file or folder; "
+        "rlkit does not write through links (it could change files outside the dir): "
+        "remove the link, or copy the dir without it"
+    )
+
+
+def refuse_links(directory: Path, files: Iterable[str], folders: Iterable[str]) -> None:
+    """UserError for the first of `files` or `folders` in `directory` that is a symlink,
+    or of `folders` that exists but is not a real folder."""
+    for name in [*files, *folders]:
+        entry = directory / name
+        if entry.is_symlink():
+            raise UserError(link_message(entry))
+    for name in folders:
+        entry = directory / name
+        if entry.exists() and not entry.is_dir():
+            raise UserError(
+                f"'{shorten(entry, 200)}' is not a folder; rlkit keeps its {name} there: "
+                "remove or rename it"
+            )

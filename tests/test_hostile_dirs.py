@@ -1,0 +1,141 @@
+"""Run and group dirs from elsewhere (issue: hostile run dirs): a symlink where rlkit
+keeps its own file or folder, a group config naming untrusted modules, a recorded Ray
+address, and two processes on one group. Each through the real CLI: one line, exit 2,
+nothing outside the dir written, truncated or deleted."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlkit.training import TrainResult
+from tests.conftest import run_cli, tree_digest
+from tests.test_cli_errors import assert_user_error
+
+VICTIM_TEXT = "precious\n"
+
+
+@pytest.fixture()
+def run_copy(small_run: TrainResult, tmp_path: Path) -> Path:
+    """A copy of a finished 20,000-step Q-learning run, and a victim file beside it."""
+    run_dir = tmp_path / "runs" / "r"
+    shutil.copytree(small_run.run_dir, run_dir)
+    (tmp_path / "victim.txt").write_text(VICTIM_TEXT)
+    return run_dir
+
+
+def resume(run_dir: Path, *extra: str) -> object:
+    return run_cli("run", "--resume", str(run_dir), "--steps", "25000", "--wandb", "disabled",
+                   "--no-progress", *extra)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["run.lock", "metrics.jsonl", "run.json", "config.yaml"])
+def test_a_symlinked_file_in_a_run_dir_is_refused_and_its_target_kept(
+    run_copy: Path, name: str
+) -> None:
+    victim = run_copy.parents[1] / "victim.txt"
+    entry = run_copy / name
+    entry.unlink(missing_ok=True)
+    entry.symlink_to(victim)
+    before = tree_digest(run_copy)
+    assert_user_error(resume(run_copy), f"{name}' is a symbolic link", "remove the link")
+    assert victim.read_text() == VICTIM_TEXT
+    assert tree_digest(run_copy) == before
+
+
+@pytest.mark.parametrize("name", ["checkpoints", "replay", "logs"])
+def test_a_symlinked_folder_in_a_run_dir_is_refused_and_its_files_kept(
+    run_copy: Path, name: str
+) -> None:
+    other = run_copy.parents[1] / "other"
+    other.mkdir()
+    for index in range(5):  # what pruning or a replay reset would delete
+        (other / f"step-{index}.pt").write_text("x")
+        (other / f"{index}.npy").write_text("x")
+    if (run_copy / name).is_dir():
+        shutil.copytree(run_copy / name, other, dirs_exist_ok=True)
+        shutil.rmtree(run_copy / name)
+    (run_copy / name).symlink_to(other, target_is_directory=True)
+    before = tree_digest(other)
+    assert_user_error(resume(run_copy), f"{name}' is a symbolic link")
+    assert tree_digest(other) == before
+
+
+def test_a_planted_temporary_name_is_never_written_through(run_copy: Path) -> None:
+    victim = run_copy.parents[1] / "victim.txt"
+    for name in (".config.yaml.tmp", ".run.json.tmp", "metrics.tmp", ".metrics.jsonl.tmp"):
+        (run_copy / name).symlink_to(victim)
+    done = resume(run_copy)
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == VICTIM_TEXT
+
+
+def test_a_recorded_ray_address_is_not_contacted_without_being_asked(run_copy: Path) -> None:
+    config = yaml.safe_load((run_copy / "config.yaml").read_text())
+    config["address"] = "203.0.113.9:6379"  # TEST-NET-3: nothing answers there
+    (run_copy / "config.yaml").write_text(yaml.safe_dump(config))
+    done = resume(run_copy)
+    assert done.returncode == 0, done.stderr
+    assert "recorded Ray address 203.0.113.9:6379; not used (give --address" in done.stderr
+
+
+@pytest.fixture()
+def group_dir(tmp_path: Path) -> Path:
+    """A finished two-seed Q-learning group (in-process, 2,000 steps a seed)."""
+    made = run_cli("run", "qlearning", "--env", "FrozenLake-v1", "--seeds", "0-1", "--steps",
+                   "2000", "--wandb", "disabled", "--out-dir", str(tmp_path / "groups"),
+                   "--name", "g", "--set", "pool=inprocess", "--final-episodes", "2")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return tmp_path / "groups" / "g"
+
+
+def unstart_seed(group: Path, seed: int) -> None:
+    """Mark a seed not started, as a group interrupted before it ran."""
+    import json
+
+    record = json.loads((group / "group.json").read_text())
+    record["runs"][str(seed)] = {"status": "not started"}
+    (group / "group.json").write_text(json.dumps(record))
+    shutil.rmtree(group / f"seed-{seed}")
+
+
+def test_a_group_config_naming_an_untrusted_module_is_refused(group_dir: Path) -> None:
+    unstart_seed(group_dir, 1)
+    config = yaml.safe_load((group_dir / "config.yaml").read_text())
+    config["env"] = "os:abort:Nope-v0"
+    (group_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    before = tree_digest(group_dir)
+    done = run_cli("run", "--resume", str(group_dir), "--wandb", "disabled")
+    assert_user_error(done, "os", "--trust-modules")
+    assert tree_digest(group_dir) == before
+
+
+def test_a_symlink_in_a_group_dir_is_refused(group_dir: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text(VICTIM_TEXT)
+    (group_dir / "summary.json").unlink()
+    (group_dir / "summary.json").symlink_to(victim)
+    done = run_cli("run", "--resume", str(group_dir), "--wandb", "disabled")
+    assert_user_error(done, "summary.json' is a symbolic link")
+    assert victim.read_text() == VICTIM_TEXT
+
+
+def test_one_process_per_group_dir(group_dir: Path) -> None:
+    unstart_seed(group_dir, 1)
+    fd = os.open(group_dir / "group.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(fd, b"4242\n", 0)
+        before = tree_digest(group_dir)
+        done = run_cli("run", "--resume", str(group_dir), "--wandb", "disabled")
+        assert_user_error(done, "group dir", "is in use by another rlkit process (pid 4242)")
+        assert tree_digest(group_dir) == before
+    finally:
+        os.close(fd)
+    again = run_cli("run", "--resume", str(group_dir), "--wandb", "disabled")
+    assert again.returncode == 0, again.stderr
