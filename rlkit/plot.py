@@ -26,6 +26,7 @@ import numpy as np
 
 from rlkit.errors import UserError, describe_exception, shorten
 from rlkit.logger import METRICS_FILE, read_metrics
+from rlkit.safefiles import fresh_temporary
 
 
 def curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +125,8 @@ def _save(figure: Any, output: str | Path) -> Path:
 
     try:
         path = output_path(output, figure.canvas.get_supported_filetypes())
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd, temporary = fresh_temporary(path)
+        os.close(fd)
         try:
             figure.savefig(temporary, dpi=120, format=path.suffix.lower().removeprefix("."))
             os.replace(temporary, path)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,10 +226,19 @@ def evaluate_run(
         env.close()
     if frames:
         from rlkit.evaluation import write_video
+        from rlkit.rundir import check_run_dir_links
+        from rlkit.safefiles import fresh_temporary
 
+        check_run_dir_links(Path(run_dir))  # the video (and W&B) write inside the run dir
         path = Path(run_dir) / "videos" / f"eval-step-{loaded.step:012d}.mp4"
         path.parent.mkdir(exist_ok=True)
-        write_video(frames, path)
+        fd, temporary = fresh_temporary(path, suffix=".mp4")  # imageio reads the suffix
+        os.close(fd)
+        try:
+            write_video(frames, temporary)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
         print(f"rlkit: wrote {path}", file=sys.stderr)
         if settings.wandb != "disabled":
             _log_eval_to_wandb(Path(run_dir), settings, stats, path, loaded.step)

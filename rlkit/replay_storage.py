@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from rlkit.checkpoint import fsync_directory
 from rlkit.errors import UserError
-from rlkit.safefiles import link_message, replace_text
+from rlkit.safefiles import link_message, open_no_follow, replace_text
 
 REPLAY_DIR = "replay"  # in a run dir: <run>/replay/
 LAYOUT_FILE = "layout.json"
@@ -90,6 +90,8 @@ class ReplayFiles:
             self._create(specs)
         arrays: dict[str, NDArray[Any]] = {}
         for spec in specs:
+            if self.path(spec.name).is_symlink():  # mapped "r+", it would be written through
+                raise UserError(link_message(self.path(spec.name)))
             mapped = np.lib.format.open_memmap(self.path(spec.name), mode="r+")
             self._maps.append(mapped)
             # a plain ndarray view: indexing a np.memmap costs a subclass wrap per call
@@ -135,8 +137,7 @@ class ReplayFiles:
                 raise UserError(link_message(directory))
             (directory / LAYOUT_FILE).unlink(missing_ok=True)  # stale until remade below
             for old in directory.glob("*.npy"):
-                if not old.is_symlink():
-                    old.unlink()
+                old.unlink()  # a planted link goes, its target stays
         except OSError as error:
             raise UserError(f"replay files: cannot write {directory} ({error.strerror})") from None
         needed = sum(spec.nbytes for spec in specs)
@@ -161,7 +162,7 @@ class ReplayFiles:
         cannot reserve them)."""
         path = self.path(spec.name)
         header = {"descr": np.lib.format.dtype_to_descr(spec.dtype), "fortran_order": False}
-        with open(path, "wb") as handle:
+        with open(open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as handle:
             np.lib.format.write_array_header_2_0(handle, {**header, "shape": spec.shape})
             size = handle.tell() + spec.nbytes
             handle.flush()

@@ -103,9 +103,13 @@ def resolve(
         hparams = agent_cls.Config().model_dump()
         from_preset: frozenset[str] = frozenset()
         if preset is not None:
-            from_preset = frozenset(preset.settings).difference(data)
+            chosen = dict(preset.settings)
+            if {"workers", "address"} & set(data):  # several workers, or a cluster, asked for:
+                chosen.pop("pool", None)  # a preset's one in-process worker does not apply
+                chosen.pop("threads", None)
+            from_preset = frozenset(chosen).difference(data)
             hparams = merge(hparams, dict(preset.hparams))
-            under = merge(dict(preset.settings), data)
+            under = merge(chosen, data)
             if preset.steps is not None and not steps_given:
                 under["steps"] = preset.steps
             settings = validate(

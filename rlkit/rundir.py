@@ -25,7 +25,7 @@ RECORD_FILE = "run.json"
 LOCK_FILE = "run.lock"
 # what rlkit keeps in a run dir (`refuse_links` checks them before a resume changes any)
 RUN_FILES = (CONFIG_FILE, RECORD_FILE, LOCK_FILE, "metrics.jsonl")
-RUN_FOLDERS = ("checkpoints", "replay", "logs", "videos")
+RUN_FOLDERS = ("checkpoints", "replay", "logs", "videos", "wandb")
 
 
 def check_run_dir_links(run_dir: Path) -> None:

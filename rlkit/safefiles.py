@@ -20,10 +20,17 @@ from pathlib import Path
 from rlkit.errors import UserError, shorten
 
 
-def fresh_temporary(path: Path) -> tuple[int, Path]:
+def fresh_temporary(path: Path, suffix: str = ".tmp") -> tuple[int, Path]:
     """(fd, temporary path) of a new file in `path`'s folder, made with O_EXCL."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the files rlkit keeps are readable
     return fd, Path(name)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def replace_text(path: Path, text: str) -> None:

@@ -63,8 +63,9 @@ class RewardScaler:
         return {"returns": returns, "mean": self.mean, "var": self.var, "count": self.count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        returns = state["returns"]
-        self.returns = None if returns is None else returns.double().numpy().copy()
+        """The statistics; the running returns start again at 0, as a resumed run's
+        workers start fresh episodes (`returns` is kept in the checkpoint for the record)."""
+        self.returns = None
         self.mean, self.var, self.count = (
             float(state["mean"]),
             float(state["var"]),

@@ -54,6 +54,11 @@ def test_the_default_command_trains_what_the_shipped_config_trains(path: Path) -
     by_command = resolve(agent, agent_cls, [Layer(settings=task)])
     assert by_command.agent_config.model_dump() == by_file.agent_config.model_dump()
     assert by_command.settings.model_dump() == by_file.settings.model_dump()
+    # and the file holds every value itself: with no preset under it, it trains the same
+    alone = resolve(agent, agent_cls, [Layer(settings={"preset": "none"}), file_layer(path)[1]])
+    assert alone.agent_config.model_dump() == by_command.agent_config.model_dump()
+    unnamed = {"preset": "none"}
+    assert alone.settings.model_dump() == {**by_command.settings.model_dump(), **unnamed}
 
 
 def test_every_variant_is_a_shipped_file() -> None:

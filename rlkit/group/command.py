@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rlkit.errors import UserError
+from rlkit.errors import UserError, shorten
 from rlkit.group.groupdir import (
     FINAL_EPISODES,
     GROUP_FILE,
@@ -92,7 +92,8 @@ def run_command(args: argparse.Namespace) -> int:
         recorded = group.record.get("address")
         if address is None and recorded:
             # Ray trusts its head node fully: a group dir must not pick the cluster
-            _say(f"the group recorded Ray address {recorded}; not used (give --address)")
+            said = shorten(str(recorded))
+            _say(f"the group recorded Ray address {said}; not used (give --address)")
         lock = RunLock.acquire(group.directory, GROUP_LOCK, "group dir")
         _say(f"resuming group {group.directory}")
     else:
@@ -137,8 +138,8 @@ def run_command(args: argparse.Namespace) -> int:
             trust_modules=args.trust_modules if args.resume else True,
         )
     finally:
+        shutdown_ray()  # the seeds' actors end before another process may take the group
         lock.release()
-        shutdown_ray()
     print(format_summary(summary(group)))
     if result.interrupted:
         _say(f"group interrupted; continue with: rlkit run --resume {group.directory}")

@@ -183,7 +183,10 @@ def new_group(
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     env_name = resolved.env_id.replace("/", "-")
     directory = _make_dir(Path(settings.out_dir), name, f"{agent_name}-{env_name}-{stamp}-seeds")
-    saved = settings.model_dump(exclude={"seed", "name", "out_dir", "wandb_group", "address"})
+    # what the preset chose stays the preset's (a --config of this file re-applies it), so
+    # its in-process pool is not read back as the user's wish for seeds one after another
+    excluded = {"seed", "name", "out_dir", "wandb_group", "address", *resolved.from_preset}
+    saved = settings.model_dump(exclude=excluded)
     group_config = {"agent": agent_name, **saved, "hparams": resolved.agent_config.model_dump()}
     write_text(directory / CONFIG_FILE, dump_yaml(group_config))
     record = run_record(run_seeds(seeds[0]), group_config)

@@ -11,6 +11,7 @@ from typing import Any
 from rlkit.config import dump_yaml, load_yaml
 from rlkit.logger import METRICS_FILE, read_metrics
 from rlkit.rundir import CONFIG_FILE
+from rlkit.safefiles import replace_text
 from rlkit.sweep.spec import TIME_ATTR, Sweep, describe, format_value, plain
 
 BEST_FILE = "best.yaml"
@@ -110,7 +111,7 @@ def write_best(sweep: Sweep, best: TrialRow) -> Path:
         f"# Train it: rlkit run --config {sweep.directory / BEST_FILE}\n"
     )
     path = sweep.directory / BEST_FILE
-    path.write_text(header + dump_yaml(config))
+    replace_text(path, header + dump_yaml(config))
     return path
 
 
