@@ -136,6 +136,40 @@ def rlkit_rows(group: Path) -> list[dict[str, Any]]:
     ]
 
 
+def plot(group: Path, peer_file: Path | None, output: Path, title: str) -> None:
+    """Greedy return (10 episodes) against env steps: each framework's mean over its seeds,
+    shaded from the lowest to the highest seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    curves: dict[str, list[list[tuple[int, float]]]] = {"rlkit (default command)": []}
+    for seed_dir in sorted(group.glob("seed-*")):
+        rows = [json.loads(line) for line in (seed_dir / "metrics.jsonl").read_text().splitlines()]
+        curves["rlkit (default command)"].append(
+            [(row["step"], row["eval/return"]) for row in rows if "eval/return" in row]
+        )
+    if peer_file is not None and peer_file.is_file():
+        peer = json.loads(peer_file.read_text())
+        curves["sb3-contrib TRPO, RL Zoo values"] = [row["curve"] for row in peer]
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for label, runs in curves.items():
+        length = min(len(run) for run in runs)
+        steps = np.array([step for step, _ in runs[0][:length]])
+        values = np.array([[value for _, value in run[:length]] for run in runs])
+        axes.plot(steps, values.mean(axis=0), label=f"{label}, mean of {len(runs)} seeds")
+        axes.fill_between(steps, values.min(axis=0), values.max(axis=0), alpha=0.2)
+    axes.set_xlabel("env steps")
+    axes.set_ylabel("greedy return (10 episodes)")
+    axes.set_title(title)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(output, dpi=100)
+    print(f"wrote {output}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="Hopper-v5")
@@ -145,13 +179,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-out"))
     parser.add_argument("--rlkit-only", action="store_true")
     parser.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--plot", type=Path, help="only plot an earlier --out's curves here")
     args = parser.parse_args()
     seeds = seed_list(args.seeds)
+    name = f"trpo-{args.env}-{args.seeds}"
+    if args.plot:
+        plot(args.out / name, args.out / "peer.json", args.plot, f"TRPO on {args.env}")
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     if args.peer:
         run_peer(args.env, seeds, args.steps, args.eval_every, args.out)
         return
-    name = f"trpo-{args.env}-{args.seeds}"
     command = [
         str(Path(sys.executable).with_name("rlkit")), "run", "trpo", "--env", args.env,
         "--seeds", args.seeds, "--steps", str(args.steps), "--final-episodes", "10",
