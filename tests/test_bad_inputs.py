@@ -65,6 +65,8 @@ READABLE = 800  # characters: the path, the value cut to 80, what is accepted
 START_NOTES = (
     re.compile(r"rlkit: \w+ on \S+, \d+ steps, seed \d+, W&B \w+ -> "),
     re.compile(r"rlkit: encoders: "),
+    re.compile(r"rlkit: preset \S+"),
+    re.compile(r"rlkit: (observations normalised|rewards scaled)"),
     re.compile(r"rlkit: resuming \S+ from step \d+ \(step-\d+\.pt\)$"),
 )
 
