@@ -70,7 +70,7 @@ CASES = (
         "rpg",
         "rlkit/CartPoleNoVel-v0",
         2_000,
-        {"pool": "inprocess"},
+        {"pool": "inprocess", "preset": "none"},  # the agent's own defaults, as first pinned
         overrides=("steps_per_worker=256", "normalize_observations=true"),
     ),
     Case(
@@ -78,7 +78,7 @@ CASES = (
         "rpg",
         "rlkit/TMaze-v0",
         1_500,
-        {"pool": "inprocess"},
+        {"pool": "inprocess", "preset": "none"},  # the agent's own defaults, as first pinned
         overrides=("env_kwargs.length=4", "steps_per_worker=100"),
     ),
     Case(
