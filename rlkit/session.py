@@ -54,9 +54,7 @@ class _Hooks:
 def describe_preset(agent: Any, name: str) -> str:
     """The banner's line on the preset used, with its source."""
     sources = {preset.name: preset.source for preset in getattr(type(agent), "presets", ())}
-    if name in sources:
-        return f"preset {name}: {sources[name]}"
-    return f"preset {name}" if name != "none" else "preset none: the agent's defaults"
+    return f"preset {name}: {sources[name]}" if name in sources else f"preset {name}"
 
 
 def describe_scaling(config: Any) -> str:
@@ -85,7 +83,8 @@ def _execute(
         f"W&B {settings.wandb} -> {run_dir}",
         file=sys.stderr,
     )
-    print(f"rlkit: {describe_preset(agent, settings.preset)}", file=sys.stderr)
+    if settings.preset != "none":  # none: the agent's defaults, as config.yaml records
+        print(f"rlkit: {describe_preset(agent, settings.preset)}", file=sys.stderr)
     if scaled := describe_scaling(getattr(agent, "config", None)):
         print(f"rlkit: {scaled}", file=sys.stderr)
     encoder = getattr(agent, "config", None) and getattr(agent.config, "encoder", None)
