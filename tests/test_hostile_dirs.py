@@ -92,14 +92,23 @@ def test_a_recorded_ray_address_is_not_contacted_without_being_asked(tmp_path: P
     assert "started a local Ray" in done.stderr
 
 
-@pytest.fixture()
-def group_dir(tmp_path: Path) -> Path:
-    """A finished two-seed Q-learning group (in-process, 2,000 steps a seed)."""
+@pytest.fixture(scope="module")
+def made_group(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished two-seed Q-learning group (in-process, 2,000 steps a seed), made once."""
+    out = tmp_path_factory.mktemp("groups")
     made = run_cli("run", "qlearning", "--env", "FrozenLake-v1", "--seeds", "0-1", "--steps",
-                   "2000", "--wandb", "disabled", "--out-dir", str(tmp_path / "groups"),
-                   "--name", "g", "--set", "pool=inprocess", "--final-episodes", "2")  # fmt: skip
+                   "2000", "--wandb", "disabled", "--out-dir", str(out), "--name", "g",
+                   "--set", "pool=inprocess", "--final-episodes", "2")  # fmt: skip
     assert made.returncode == 0, made.stderr
-    return tmp_path / "groups" / "g"
+    return out / "g"
+
+
+@pytest.fixture()
+def group_dir(made_group: Path, tmp_path: Path) -> Path:
+    """A copy of the finished group for one test."""
+    copy = tmp_path / "groups" / "g"
+    shutil.copytree(made_group, copy)
+    return copy
 
 
 def unstart_seed(group: Path, seed: int) -> None:
