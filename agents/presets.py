@@ -30,12 +30,10 @@ def vector_observations(observation: gym.Space[Any], action: gym.Space[Any]) -> 
 # normalize_rewards. gSDE (use_sde, Pendulum and MountainCarContinuous) is not in rlkit.
 
 ZOO_TRPO = "RL Baselines3 Zoo, hyperparams/trpo.yml"
-_ZOO_TWO_ENVS: dict[str, Any] = {"envs_per_worker": 2}
+_VEC_NORMALIZE: dict[str, Any] = {"normalize_observations": True, "normalize_rewards": True}
 # The Zoo's MuJoCo and PyBullet values (`&pybullet-defaults`, `&mujoco-defaults`).
 _ZOO_TRPO_MUJOCO: dict[str, Any] = {
-    **_ZOO_TWO_ENVS,
-    "normalize_observations": True,
-    "normalize_rewards": True,
+    **_VEC_NORMALIZE,
     "steps_per_worker": 1024,  # n_steps
     "value_batch_size": 128,  # batch_size
     "gamma": 0.99,
@@ -50,15 +48,28 @@ _ZOO_TRPO_MUJOCO: dict[str, Any] = {
 # other processes for the cores (benchmarks/mujoco_trpo.py measures both).
 _ONE_WORKER = {"workers": 1, "pool": "inprocess", "threads": 1}
 
-TRPO_PRESETS: tuple[Preset, ...] = (
-    Preset(
-        "trpo/cartpole",
-        f"{ZOO_TRPO}, CartPole-v1 (tuned)",
-        envs=("CartPole-v*",),
-        steps=100_000,
+
+def _zoo_two_envs(
+    name: str, entry: str, envs: tuple[str, ...], steps: int, hparams: dict[str, Any]
+) -> Preset:
+    """A trpo.yml entry with the Zoo's 2 envs: 2 envs of one in-process worker."""
+    return Preset(
+        f"trpo/{name}",
+        f"{ZOO_TRPO}, {entry}",
+        envs=envs,
+        steps=steps,
         settings=_ONE_WORKER,
-        hparams={
-            **_ZOO_TWO_ENVS,
+        hparams={"envs_per_worker": 2, **hparams},
+    )
+
+
+TRPO_PRESETS: tuple[Preset, ...] = (
+    _zoo_two_envs(
+        "cartpole",
+        "CartPole-v1 (tuned)",
+        ("CartPole-v*",),
+        100_000,
+        {
             "steps_per_worker": 512,
             "cg_damping": 1e-3,
             "gae_lambda": 0.98,
@@ -73,92 +84,61 @@ TRPO_PRESETS: tuple[Preset, ...] = (
         steps=100_000,
         hparams={"steps_per_worker": 1024, "gamma": 0.9, "value_epochs": 15},
     ),
-    Preset(
-        "trpo/acrobot",
-        f"{ZOO_TRPO}, Acrobot-v1 (tuned)",
-        envs=("Acrobot-v*",),
-        steps=100_000,
-        settings=_ONE_WORKER,
-        hparams={
-            **_ZOO_TWO_ENVS,
-            "normalize_observations": True,
-            "normalize_rewards": True,
-            "steps_per_worker": 1024,
-        },
+    _zoo_two_envs(
+        "acrobot",
+        "Acrobot-v1 (tuned)",
+        ("Acrobot-v*",),
+        100_000,
+        {**_VEC_NORMALIZE, "steps_per_worker": 1024},
     ),
-    Preset(
-        "trpo/mountaincar",
-        f"{ZOO_TRPO}, MountainCar-v0 (tuned)",
-        envs=("MountainCar-v*",),
-        steps=100_000,
-        settings=_ONE_WORKER,
-        hparams={
-            **_ZOO_TWO_ENVS,
-            "normalize_observations": True,
-            "normalize_rewards": True,
-            "steps_per_worker": 1024,
-            "value_epochs": 20,
-        },
+    _zoo_two_envs(
+        "mountaincar",
+        "MountainCar-v0 (tuned)",
+        ("MountainCar-v*",),
+        100_000,
+        {**_VEC_NORMALIZE, "steps_per_worker": 1024, "value_epochs": 20},
     ),
-    Preset(
-        "trpo/lunarlander",
-        f"{ZOO_TRPO}, LunarLander-v3 (tuned)",
-        envs=("LunarLander-v*",),
-        steps=200_000,
-        settings=_ONE_WORKER,
-        hparams={
-            **_ZOO_TWO_ENVS,
-            "steps_per_worker": 512,
-            "cg_damping": 0.01,
-            "gae_lambda": 0.98,
-            "value_epochs": 15,
-        },
+    _zoo_two_envs(
+        "lunarlander",
+        "LunarLander-v3 (tuned)",
+        ("LunarLander-v*",),
+        200_000,
+        {"steps_per_worker": 512, "cg_damping": 0.01, "gae_lambda": 0.98, "value_epochs": 15},
     ),
-    Preset(
-        "trpo/lunarlander-continuous",
-        f"{ZOO_TRPO}, LunarLanderContinuous-v3 (tuned)",
-        envs=("LunarLanderContinuous-v*",),
-        steps=100_000,
-        settings=_ONE_WORKER,
-        hparams={
-            **_ZOO_TWO_ENVS,
-            "normalize_observations": True,
-            "normalize_rewards": True,
-            "steps_per_worker": 1024,
-            "value_epochs": 20,
-        },
+    _zoo_two_envs(
+        "lunarlander-continuous",
+        "LunarLanderContinuous-v3 (tuned)",
+        ("LunarLanderContinuous-v*",),
+        100_000,
+        {**_VEC_NORMALIZE, "steps_per_worker": 1024, "value_epochs": 20},
     ),
-    Preset(
-        "trpo/halfcheetah",
-        f"{ZOO_TRPO}, HalfCheetah-v4 (tuned: the MuJoCo values, target_kl 0.04)",
-        envs=("HalfCheetah-v*",),
-        steps=1_000_000,
-        settings=_ONE_WORKER,
-        hparams={**_ZOO_TRPO_MUJOCO, "max_kl": 0.04},
+    _zoo_two_envs(
+        "halfcheetah",
+        "HalfCheetah-v4 (tuned: the MuJoCo values, target_kl 0.04)",
+        ("HalfCheetah-v*",),
+        1_000_000,
+        {**_ZOO_TRPO_MUJOCO, "max_kl": 0.04},
     ),
-    Preset(
-        "trpo/swimmer",
-        f"{ZOO_TRPO}, Swimmer-v4 (tuned: the MuJoCo values, gamma 0.9999)",
-        envs=("Swimmer-v*",),
-        steps=1_000_000,
-        settings=_ONE_WORKER,
-        hparams={**_ZOO_TRPO_MUJOCO, "gamma": 0.9999},
+    _zoo_two_envs(
+        "swimmer",
+        "Swimmer-v4 (tuned: the MuJoCo values, gamma 0.9999)",
+        ("Swimmer-v*",),
+        1_000_000,
+        {**_ZOO_TRPO_MUJOCO, "gamma": 0.9999},
     ),
-    Preset(
-        "trpo/humanoid",
-        f"{ZOO_TRPO}, Humanoid-v4 (the MuJoCo values, 2M steps)",
-        envs=("Humanoid-v*",),
-        steps=2_000_000,
-        settings=_ONE_WORKER,
-        hparams=_ZOO_TRPO_MUJOCO,
+    _zoo_two_envs(
+        "humanoid",
+        "Humanoid-v4 (the MuJoCo values, 2M steps)",
+        ("Humanoid-v*",),
+        2_000_000,
+        _ZOO_TRPO_MUJOCO,
     ),
-    Preset(
-        "trpo/mujoco",
-        f"{ZOO_TRPO}, Hopper-v4, Walker2d-v4, Ant-v4 (tuned), BipedalWalker-v3",
-        envs=("Hopper-v*", "Walker2d-v*", "Ant-v*", "BipedalWalker-v*"),
-        steps=1_000_000,
-        settings=_ONE_WORKER,
-        hparams=_ZOO_TRPO_MUJOCO,
+    _zoo_two_envs(
+        "mujoco",
+        "Hopper-v4, Walker2d-v4, Ant-v4 (tuned), BipedalWalker-v3",
+        ("Hopper-v*", "Walker2d-v*", "Ant-v*", "BipedalWalker-v*"),
+        1_000_000,
+        _ZOO_TRPO_MUJOCO,
     ),
     Preset(
         "trpo/minigrid",
