@@ -51,6 +51,36 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
+# Fixtures that start something once per test process: under pytest-xdist (the README's
+# test command runs `-n auto --dist loadgroup`) every test that uses one goes to the same
+# worker, so each starts once, and the shared Ray never competes with a second one.
+SHARED_ONCE = {"ray_local": "ray", "cluster": "cluster"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        help="also run the long learning checks (@pytest.mark.long), about 30 minutes more",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--long"):
+        long = [item for item in items if item.get_closest_marker("long")]
+        if long:
+            config.hook.pytest_deselected(items=long)
+            items[:] = [item for item in items if not item.get_closest_marker("long")]
+    for item in items:
+        if item.get_closest_marker("long"):
+            item.add_marker(pytest.mark.slow)  # `-m "not slow" --long` leaves them out too
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        group = next((SHARED_ONCE[name] for name in SHARED_ONCE if name in names), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def sweep_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Sweeps seal their Tune state with the test session's key, never the user's own

@@ -33,14 +33,14 @@ def test_dqn_solves_minigrid_empty_from_its_dict_observation(tmp_path: Path) -> 
     assert stats.mean >= 0.9, stats  # the optimum is about 0.95
 
 
-@pytest.mark.slow
+@pytest.mark.long  # `pytest --long`: a learning check the golden files and RESULTS.md already cover
 def test_trpo_solves_minigrid_doorkey_from_its_dict_observation(tmp_path: Path) -> None:
     run_dir = run(tmp_path, "doorkey", "trpo/minigrid_doorkey.yaml", "--seed", "0")
     stats = evaluate_run(run_dir, episodes=20)
     assert stats.mean >= 0.9, stats  # RL Zoo's tuned PPO: about 0.97 after 100k steps
 
 
-@pytest.mark.slow
+@pytest.mark.long  # `pytest --long`: a learning check the golden files and RESULTS.md already cover
 def test_dqn_on_minatar_breakout_beats_random_play(tmp_path: Path) -> None:
     """A short run of the paper's DQN settings (schedule shortened to fit CI); the full
     2M-frame curve is benchmarks/minatar_dqn.py's."""
@@ -50,7 +50,7 @@ def test_dqn_on_minatar_breakout_beats_random_play(tmp_path: Path) -> None:
     assert stats.mean >= 4 * MINATAR_RANDOM_RETURN, stats
 
 
-@pytest.mark.slow
+@pytest.mark.long  # `pytest --long`: a learning check the golden files and RESULTS.md already cover
 def test_rpg_lstm_remembers_with_discrete_observations(tmp_path: Path) -> None:
     """The T-maze with Discrete(4) observations (one-hot encoded): the LSTM carries the
     sign to the junction; the same agent without it cannot beat a coin toss."""

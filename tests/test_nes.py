@@ -328,7 +328,7 @@ def test_a_run_with_selection_resumes_with_its_kept_policy(tmp_path: Path) -> No
     assert not np.array_equal(acting, first["agent"]["centre"].numpy())
 
 
-@pytest.mark.slow
+@pytest.mark.long  # `pytest --long`; the worker-loss test below learns CartPole (es) on every run
 @pytest.mark.parametrize("variant", ["es", "snes"])
 def test_cartpole_reaches_475(ray_local: float, tmp_path: Path, variant: str) -> None:
     result = rlkit.train(
@@ -338,7 +338,7 @@ def test_cartpole_reaches_475(ray_local: float, tmp_path: Path, variant: str) ->
     assert stats.mean >= 475, stats
 
 
-@pytest.mark.slow
+@pytest.mark.long  # `pytest --long`: a learning check the golden files and RESULTS.md already cover
 def test_pendulum_reaches_minus_300(ray_local: float, tmp_path: Path) -> None:
     result = rlkit.train(
         "nes", **settings(tmp_path, env="Pendulum-v1", config="configs/nes/pendulum.yaml")

@@ -226,7 +226,7 @@ def test_mlp_fails_the_tmaze_after_the_same_budget(tmp_path: Path) -> None:
     assert stats.success_rate is not None and stats.success_rate <= 0.6, stats.summary()
 
 
-@pytest.mark.slow
+@pytest.mark.long  # `pytest --long`: a learning check the golden files and RESULTS.md already cover
 def test_lstm_balances_cartpole_without_velocities(tmp_path: Path) -> None:
     result = train_from_config(tmp_path, "cartpole_novel.yaml", "cartpole")
     stats = evaluate_run(result.run_dir, episodes=20)

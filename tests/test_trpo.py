@@ -253,7 +253,7 @@ def test_cartpole_reaches_475(tmp_path: Path) -> None:
     assert stats.mean >= 475, stats.summary()
 
 
-@pytest.mark.slow
+@pytest.mark.long  # `pytest --long`: a learning check the golden files and RESULTS.md already cover
 def test_pendulum_reaches_minus_250(tmp_path: Path) -> None:
     result = train(tmp_path, "pendulum", config=str(CONFIGS / "pendulum.yaml"))
     assert result.step == 100_000
