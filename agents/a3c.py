@@ -58,7 +58,9 @@ from rlkit.policies import (
     flat_gradient,
     flat_parameters,
     load_network_state,
+    load_statistics,
     network_state,
+    normalizer_statistics,
     set_flat_gradients,
     set_flat_parameters,
 )
@@ -118,6 +120,11 @@ class A3CConfig(StrictModel):
         description="apply gradients in the order asked for (reproducible) or as they "
         "arrive (the paper's; a Ray run is then not reproducible)",
     )
+    normalize_observations: bool = Field(
+        default=False,
+        description="normalise vector observations by running mean and std, clipped to +-10; "
+        "each gradient's segment is merged in at the learner, in the order applied",
+    )
     encoder: EncoderSettings = encoder_field()
 
 
@@ -160,6 +167,14 @@ class GradientResult:
     episode_lengths: list[int] = field(default_factory=list)
     episode_successes: list[bool | None] = field(default_factory=list)
     pid: int = 0
+    # with normalize_observations: (count, mean, variance) of the segment's observations
+    observations: tuple[int, np.ndarray, np.ndarray] | None = None
+
+
+def moments(observations: torch.Tensor) -> tuple[int, np.ndarray, np.ndarray]:
+    """(count, mean, variance) of a segment's vector observations [T, N, size]."""
+    flat = observations.reshape(-1, observations.shape[-1]).double()
+    return len(flat), flat.mean(dim=0).numpy(), flat.var(dim=0, unbiased=False).numpy()
 
 
 def build_network(
@@ -174,6 +189,7 @@ def build_network(
         lstm_size=config.lstm_size,
         shared_torso=config.shared_torso,
         encoder=config.encoder,
+        normalize_observations=config.normalize_observations,
     )
 
 
@@ -209,9 +225,18 @@ class A3CWorker:
             )
         return rollout
 
-    def gradients(self, weights: np.ndarray, version: int, n_steps: int) -> GradientResult:
-        """Load `weights`, act `n_steps` in each env, return the A3C loss's gradient on them."""
+    def gradients(
+        self,
+        weights: np.ndarray,
+        version: int,
+        n_steps: int,
+        statistics: tuple[np.ndarray, np.ndarray, float] | None = None,
+    ) -> GradientResult:
+        """Load `weights` (and the observation statistics), act `n_steps` in each env,
+        return the A3C loss's gradient on them."""
         set_flat_parameters(self.parameters, torch.tensor(weights))  # Ray's are read-only
+        if statistics is not None:
+            load_statistics(self.policy, statistics)
         rollout = self.collect(n_steps, version)
         returns = discounted_returns(
             rollout.rewards,
@@ -231,6 +256,7 @@ class A3CWorker:
             episode_lengths=rollout.episode_lengths,
             episode_successes=rollout.episode_successes,
             pid=os.getpid(),
+            observations=None if statistics is None else moments(rollout.observations),
         )
 
 
@@ -279,7 +305,8 @@ class A3C(GreedyActing):
         return flat_parameters(self.policy.parameters()).numpy()
 
     def _apply(self, result: GradientResult, total_steps: int) -> float:
-        """One shared-optimiser step with a worker's gradient; returns the gradient norm."""
+        """One shared-optimiser step with a worker's gradient, then its segment's observations
+        merged into the statistics (as trpo: after the step); returns the gradient norm."""
         # a copy (Ray's arrays are read-only, and clipping scales the gradients in place)
         set_flat_gradients(list(self.policy.parameters()), torch.tensor(result.gradients))
         clip = self.config.max_grad_norm
@@ -291,6 +318,13 @@ class A3C(GreedyActing):
             group["lr"] = rate
         self.optimizer.step()
         self.version += 1
+        normalizer = self.policy.normalizer
+        if normalizer is not None and result.observations is not None:
+            count, mean, var = result.observations
+            dtype = normalizer.get_buffer("mean").dtype
+            normalizer.merge(
+                float(count), torch.tensor(mean, dtype=dtype), torch.tensor(var, dtype=dtype)
+            )
         return norm
 
     def learn(self, total_steps: int, run: Run) -> None:
@@ -308,7 +342,14 @@ class A3C(GreedyActing):
                     # budget by fewer than envs_per_worker steps
                     length = min(cfg.n_steps, -(-left // cfg.envs_per_worker))
                     asked[index] = length * cfg.envs_per_worker
-                    pool.submit(index, "gradients", self._weights(), self.version, length)
+                    pool.submit(
+                        index,
+                        "gradients",
+                        self._weights(),
+                        self.version,
+                        length,
+                        normalizer_statistics(self.policy),
+                    )
                     order.append(index)
 
             for index in range(pool.size):

@@ -70,6 +70,8 @@ from rlkit.policies import (
     GreedyActing,
     GreedyPolicy,
     flat_parameters,
+    load_statistics,
+    normalizer_statistics,
     set_flat_parameters,
 )
 from rlkit.pool import WorkerPool, map_chunks
@@ -257,29 +259,6 @@ class NESWorker:
                 )
             )
         return episodes
-
-
-def load_statistics(policy: ActorCritic, statistics: tuple[np.ndarray, np.ndarray, float]) -> None:
-    """Set the policy's observation normaliser to (mean, variance, count)."""
-    normalizer = policy.normalizer
-    assert normalizer is not None
-    mean, var, count = statistics
-    with torch.no_grad():
-        normalizer.get_buffer("mean").copy_(torch.tensor(mean))
-        normalizer.get_buffer("var").copy_(torch.tensor(var))
-        normalizer.get_buffer("count").fill_(float(count))
-
-
-def normalizer_statistics(policy: ActorCritic) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """(mean, variance, count) of the policy's observation normaliser, None without one."""
-    normalizer = policy.normalizer
-    if normalizer is None:
-        return None
-    return (
-        normalizer.get_buffer("mean").numpy().copy(),
-        normalizer.get_buffer("var").numpy().copy(),
-        float(normalizer.get_buffer("count")),
-    )
 
 
 class NES(GreedyActing):

@@ -499,6 +499,29 @@ def load_network_state(
     optimizer.load_state_dict(state["optimizer"])
 
 
+def load_statistics(policy: ActorCritic, statistics: tuple[np.ndarray, np.ndarray, float]) -> None:
+    """Set the policy's observation normaliser to (mean, variance, count)."""
+    normalizer = policy.normalizer
+    assert normalizer is not None
+    mean, var, count = statistics
+    with torch.no_grad():
+        normalizer.get_buffer("mean").copy_(torch.tensor(mean))
+        normalizer.get_buffer("var").copy_(torch.tensor(var))
+        normalizer.get_buffer("count").fill_(float(count))
+
+
+def normalizer_statistics(policy: ActorCritic) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(mean, variance, count) of the policy's observation normaliser, None without one."""
+    normalizer = policy.normalizer
+    if normalizer is None:
+        return None
+    return (
+        normalizer.get_buffer("mean").numpy().copy(),
+        normalizer.get_buffer("var").numpy().copy(),
+        float(normalizer.get_buffer("count")),
+    )
+
+
 def flat_parameters(params: Iterable[nn.Parameter]) -> torch.Tensor:
     """All parameters as one detached 1-D tensor (in the order given)."""
     return torch.cat([param.detach().reshape(-1) for param in params])

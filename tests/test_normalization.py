@@ -89,6 +89,26 @@ def test_trpo_statistics_are_checkpointed_and_frozen_in_evaluation(tmp_path: Pat
     assert float(after["policy"]["encoder.0.count"]) == pytest.approx(1536 + 1e-4)
 
 
+def test_a3c_statistics_merge_every_applied_segment_and_are_checkpointed(tmp_path: Path) -> None:
+    overrides = ["normalize_observations=true", "apply_order=fixed"]
+    run = train(tmp_path, "a3c", "n", env="Pendulum-v1", steps=2000, overrides=overrides)
+    saved = load_checkpoint(run.checkpoint)["agent"]["policy"]
+    # every gradient's segment is merged once, at the learner: every step of the run
+    assert float(saved["encoder.0.count"]) == pytest.approx(2000 + 1e-4)
+    assert saved["encoder.0.mean"].abs().max() > 0.01
+    loaded = rlkit.load(run.run_dir).agent
+    normalizer = loaded.policy.normalizer
+    assert normalizer is not None and torch.equal(
+        normalizer.get_buffer("mean"), saved["encoder.0.mean"]
+    )
+    env = gym.make("Pendulum-v1")
+    env.reset(seed=5)
+    evaluate(loaded, env, 1)
+    assert torch.equal(normalizer.get_buffer("mean"), saved["encoder.0.mean"]), "frozen"
+    plain = train(tmp_path, "a3c", "plain", env="Pendulum-v1", steps=200)
+    assert "encoder.0.mean" not in load_checkpoint(plain.checkpoint)["agent"]["policy"]
+
+
 def test_nes_statistics_come_from_recorded_episodes_and_are_checkpointed(tmp_path: Path) -> None:
     overrides = [
         "normalize_observations=true",
@@ -111,6 +131,7 @@ def test_nes_statistics_come_from_recorded_episodes_and_are_checkpointed(tmp_pat
     ("agent", "overrides"),
     [
         ("trpo", ["normalize_observations=true", "normalize_rewards=true"]),
+        ("a3c", ["normalize_observations=true", "apply_order=fixed"]),
         ("nes", ["normalize_observations=true", "observation_fraction=0.5", "population=8",
                  "hidden=[8]", "noise_table_size=100000"]),
     ],
@@ -128,7 +149,7 @@ def test_ray_runs_normalise_as_in_process_runs(
     ]  # fmt: skip
     assert learning_rows(runs[0].run_dir) == learning_rows(runs[1].run_dir)
     states = [load_checkpoint(run.checkpoint)["agent"] for run in runs]
-    key = "policy" if agent == "trpo" else None
+    key = "policy" if agent in ("trpo", "a3c") else None
     mean = [state[key]["encoder.0.mean"] if key else state["observation_mean"] for state in states]
     assert torch.equal(mean[0], mean[1])
 
