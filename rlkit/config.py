@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rlkit.errors import UserError, shorten, suggest
+from rlkit.safefiles import NotRegularFile, read_regular
 
 
 class StrictModel(BaseModel):
@@ -74,8 +75,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     UserError."""
     file = Path(path)
     try:
-        with open(file, "rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        raw = read_regular(file, MAX_CONFIG_BYTES)
         if len(raw) > MAX_CONFIG_BYTES:
             raise UserError(
                 f"config file '{shorten(path)}' is larger than {MAX_CONFIG_BYTES >> 20} MiB; "
@@ -91,6 +91,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         ) from None
     except IsADirectoryError:
         raise UserError(f"config file '{path}' is a folder; give the path of a YAML file") from None
+    except NotRegularFile:
+        raise UserError(
+            f"config file '{path}' is not a regular file (a FIFO, socket or device); give the "
+            "path of a YAML file"
+        ) from None
     except OSError as error:
         raise UserError(f"config file '{path}' cannot be read ({error.strerror})") from None
     try:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from rlkit.errors import Diverged, UserError, shorten
-from rlkit.safefiles import open_no_follow, replace_text
+from rlkit.safefiles import open_no_follow, read_regular, replace_text
 from rlkit.wandb_writer import WandbWriter
 
 METRICS_FILE = "metrics.jsonl"
@@ -97,7 +97,7 @@ def check_metrics(path: Path) -> None:
 def _scan(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """(line, row) of each row of a metrics file; see `read_metrics`."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except OSError as error:
         raise UserError(f"'{path}' cannot be read ({error.strerror})") from None
     rows = []

@@ -32,7 +32,7 @@ from rlkit.safefiles import fresh_temporary
 def curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of `metric` in a run's metrics file."""
     path = run_dir / METRICS_FILE
-    if not path.is_file():
+    if not path.exists():
         raise UserError(
             f"'{run_dir}' has no {METRICS_FILE}; give run directories made by `rlkit run`"
         )

@@ -32,6 +32,7 @@ from rlkit.evaluation import evaluate
 from rlkit.logger import Logger
 from rlkit.pool import LostCalls, WorkerPool, check_worker_count, make_pool
 from rlkit.rundir import CONFIG_FILE, RECORD_FILE, write_text
+from rlkit.safefiles import read_regular
 from rlkit.seeding import derive_seed, run_seeds
 from rlkit.settings import RunSettings
 from rlkit.signals import LearningSignals
@@ -183,7 +184,7 @@ class Run:
         """Add the worker seeds (and this start's first resets) to `run.json`."""
         path = self.run_dir / RECORD_FILE
         try:
-            record = json.loads(path.read_text())
+            record = json.loads(read_regular(path, 1 << 20))
         except (OSError, ValueError):
             return  # not a run dir of `rlkit run` (an agent driven by hand)
         record.setdefault("seeds", {})["workers"] = seeds

@@ -7,12 +7,15 @@ redirect a write, truncation or deletion outside the dir.
 - `open_no_follow(path, flags)`: `os.open` that refuses a symlink at `path` (O_NOFOLLOW).
 - `refuse_links(directory, files, folders)`: one line naming the first entry rlkit owns
   that is a symlink (or a folder that is not a real folder), before anything changes.
+- `read_regular(path, limit)`: the bytes of a regular file; a FIFO, socket or device
+  (whose read would block forever or never end) is `NotRegularFile`, an OSError.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,6 +46,28 @@ def replace_text(path: Path, text: str) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+class NotRegularFile(OSError):
+    """A FIFO, socket or device where rlkit reads a file."""
+
+
+def read_regular(path: str | Path, limit: int | None = None) -> bytes:
+    """The bytes of the regular file `path`: at most `limit + 1` of them with a `limit`
+    (so that the caller can tell a file over it). Opened without blocking, so that a FIFO
+    is refused (`NotRegularFile`) rather than waited on; a folder is IsADirectoryError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a FIFO, socket or device)")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read() if limit is None else handle.read(limit + 1)
+    finally:
+        os.close(fd)
 
 
 def open_no_follow(path: Path, flags: int, mode: int = 0o644) -> int:

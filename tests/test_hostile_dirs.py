@@ -156,3 +156,41 @@ def test_one_process_per_group_dir(group_dir: Path) -> None:
         os.close(fd)
     again = run_cli("run", "--resume", str(group_dir), "--wandb", "disabled")
     assert again.returncode == 0, again.stderr
+
+
+def test_a_fifo_given_as_a_config_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    done = run_cli("run", "--config", str(fifo), timeout=60)
+    assert_user_error(done, "is not a regular file (a FIFO, socket or device)")
+
+
+def test_a_fifo_as_a_group_config_is_refused_not_waited_on(group_dir: Path) -> None:
+    (group_dir / "config.yaml").unlink()
+    os.mkfifo(group_dir / "config.yaml")
+    done = run_cli("run", "--resume", str(group_dir), "--wandb", "disabled", timeout=60)
+    assert_user_error(done, "config.yaml' is not a regular file")
+    done = run_cli("eval", str(group_dir), timeout=60)
+    assert_user_error(done, "config.yaml' is not a regular file")
+
+
+def test_a_fifo_as_a_run_s_metrics_is_refused_by_plot(run_copy: Path, tmp_path: Path) -> None:
+    (run_copy / "metrics.jsonl").unlink()
+    os.mkfifo(run_copy / "metrics.jsonl")
+    done = run_cli("plot", str(run_copy), "-o", str(tmp_path / "c.png"), timeout=60)
+    assert_user_error(done, "metrics.jsonl' cannot be read (not a regular file")
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_a_group_record_of_more_seeds_than_a_group_may_have_is_refused(group_dir: Path) -> None:
+    import json
+
+    record = json.loads((group_dir / "group.json").read_text())
+    record["seeds"] = list(range(5_000))
+    record["runs"] = {str(seed): {"status": "not started"} for seed in range(5_000)}
+    (group_dir / "group.json").write_text(json.dumps(record))
+    before = tree_digest(group_dir)
+    for command in (("run", "--resume"), ("eval",)):
+        done = run_cli(*command, str(group_dir), timeout=60)
+        assert_user_error(done, "group.json' is damaged", "more than 1000 seeds")
+    assert tree_digest(group_dir) == before

@@ -15,12 +15,14 @@ from rlkit.config import dump_yaml, load_yaml
 from rlkit.errors import UserError, shorten
 from rlkit.output import LOGS_DIR
 from rlkit.rundir import CONFIG_FILE, run_record, write_text
+from rlkit.safefiles import read_regular
 
 GROUP_FILE = "group.json"
 SUMMARY_FILE = "summary.json"
 FINAL_EPISODES = 20  # episodes of each seed's final evaluation
 EVALUATIONS = 20  # evaluations during each seed's run, unless eval_every is given
 MAX_SEEDS = 1000
+MAX_GROUP_BYTES = 4 << 20  # group.json of MAX_SEEDS seeds is about 300 KB
 SEED_PREFIX = "seed-"
 
 # what a seed's record says
@@ -117,7 +119,12 @@ def read_group(directory: str | Path) -> Group:
             "made by `rlkit run --seeds`"
         )
     try:
-        data = json.loads((path / GROUP_FILE).read_text())
+        raw = read_regular(path / GROUP_FILE, MAX_GROUP_BYTES)
+        if len(raw) > MAX_GROUP_BYTES:
+            raise ValueError(f"larger than {MAX_GROUP_BYTES >> 20} MiB, the most a group needs")
+        data = json.loads(raw)
+        if len(data["runs"]) > MAX_SEEDS or len(data["seeds"]) > MAX_SEEDS:
+            raise ValueError(f"more than {MAX_SEEDS} seeds, the most a group may have")
         records = {
             int(seed): SeedRecord(**{**fields, "seed": int(seed)})
             for seed, fields in data["runs"].items()

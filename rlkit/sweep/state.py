@@ -28,6 +28,7 @@ from typing import Any
 from rlkit.config import load_yaml, validate
 from rlkit.errors import UserError
 from rlkit.rundir import write_text
+from rlkit.safefiles import read_regular
 from rlkit.sweep.spec import SWEEP_FILE, TUNE_DIR, Sweep, SweepSpec, check_name, check_sweep
 
 STATE_RECORD = "state.json"
@@ -74,7 +75,7 @@ def check_state(directory: Path) -> None:
     try:
         if path.stat().st_size > _MAX_RECORD_BYTES:
             raise ValueError("too large")
-        record = json.loads(path.read_bytes())
+        record = json.loads(read_regular(path, _MAX_RECORD_BYTES))
         files, seal = record["files"], record["hmac"]
         if not isinstance(files, dict) or not isinstance(seal, str):
             raise ValueError("not a record")
@@ -162,7 +163,7 @@ def _key(create: bool) -> bytes | None:
     )
     try:
         info = path.stat()
-        text = path.read_text().strip()
+        text = read_regular(path, 4096).decode().strip()
     except (OSError, UnicodeDecodeError):
         raise damaged from None
     if info.st_mode & 0o077 or info.st_uid != os.getuid():
