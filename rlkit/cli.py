@@ -207,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--video", action="store_true", help="write an MP4 of the first episode into the run dir"
     )
+    evaluate.add_argument(
+        "--max-episode-steps",
+        type=_positive_int,
+        metavar="N",
+        help="cut each episode after N steps (default: the env's own time limit, else 100000)",
+    )
     evaluate.add_argument("--trust-modules", action="store_true", help=TRUST_MODULES_HELP)
 
     plot = commands.add_parser(
@@ -376,6 +382,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         video=args.video,
         trust_modules=args.trust_modules,
+        max_episode_steps=args.max_episode_steps,
     )
     print(json.dumps(stats.as_dict()) if args.json else stats.summary())
     return 0

@@ -5,7 +5,10 @@
 
 The one loop every evaluation goes through: an actor (`act(observation, state)` and
 `initial_state()`: an agent, or `rlkit.policies.GreedyPolicy` for a bare network) plays
-from a reset until the episode ends or `max_steps` steps are taken.
+from a reset until the episode ends or `max_steps` steps are taken. `evaluate` always
+cuts an episode: at the env's own time limit, else at `DEFAULT_MAX_EPISODE_STEPS`
+(`rlkit eval --max-episode-steps` changes it), so an env whose episodes never end
+cannot hold an evaluation forever.
 """
 
 from __future__ import annotations
@@ -14,6 +17,14 @@ from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+
+DEFAULT_MAX_EPISODE_STEPS = 100_000  # evaluation's cut for an env that declares no limit
+
+
+class FrameSink(Protocol):
+    """Where `play_episode` puts rendered frames: a list, or a video writer streaming them."""
+
+    def append(self, frame: np.ndarray) -> None: ...
 
 
 class Actor(Protocol):
@@ -42,7 +53,7 @@ def play_episode(
     *,
     seed: int | None = None,
     max_steps: int | None = None,
-    video_frames: list[np.ndarray] | None = None,
+    video_frames: FrameSink | None = None,
     observation_moments: bool = False,
 ) -> Episode:
     """One episode of `actor` from `env.reset(seed=seed)`, cut after `max_steps` steps.
@@ -101,15 +112,30 @@ class EvalStats:
         return text
 
 
+def episode_step_cap(env: Any, max_steps: int | None = None) -> int:
+    """The most steps an evaluation episode takes: `max_steps` if given, else the env's
+    own time limit (its spec's `max_episode_steps`), else `DEFAULT_MAX_EPISODE_STEPS`."""
+    if max_steps is not None:
+        return max_steps
+    limit = getattr(getattr(env, "spec", None), "max_episode_steps", None)
+    return int(limit) if limit else DEFAULT_MAX_EPISODE_STEPS
+
+
 def evaluate(
-    agent: Actor, env: Any, episodes: int, video_frames: list[np.ndarray] | None = None
+    agent: Actor,
+    env: Any,
+    episodes: int,
+    video_frames: FrameSink | None = None,
+    max_steps: int | None = None,
 ) -> EvalStats:
-    """Play `episodes` full episodes with `agent.act`; `env` is seeded by the caller.
+    """Play `episodes` episodes with `agent.act`, each cut at `episode_step_cap(env,
+    max_steps)` steps; `env` is seeded by the caller.
 
     With `video_frames`, the first episode's `env.render()` frames are appended to it.
     """
+    cap = episode_step_cap(env, max_steps)
     played = [
-        play_episode(agent, env, video_frames=video_frames if index == 0 else None)
+        play_episode(agent, env, max_steps=cap, video_frames=video_frames if index == 0 else None)
         for index in range(episodes)
     ]
     values = np.asarray([episode.total for episode in played], dtype=np.float64)
@@ -125,11 +151,29 @@ def evaluate(
     )
 
 
-def write_video(frames: list[np.ndarray], path: Any, fps: int = 30) -> None:
-    """Write RGB frames as an H.264 MP4 (imageio with its bundled ffmpeg)."""
-    import imageio.v2 as imageio
+class VideoWriter:
+    """An H.264 MP4 written frame by frame as `play_episode` renders them (imageio with its
+    bundled ffmpeg), so a long episode's video never sits in memory whole."""
 
-    writer: Any = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=1)
-    with writer:
+    def __init__(self, path: Any, fps: int = 30) -> None:
+        import imageio.v2 as imageio
+
+        self._writer: Any = imageio.get_writer(
+            str(path), fps=fps, codec="libx264", macro_block_size=1
+        )
+
+    def append(self, frame: np.ndarray) -> None:
+        self._writer.append_data(frame)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def write_video(frames: list[np.ndarray], path: Any, fps: int = 30) -> None:
+    """Write RGB frames as an H.264 MP4."""
+    writer = VideoWriter(path, fps)
+    try:
         for frame in frames:
-            writer.append_data(frame)
+            writer.append(frame)
+    finally:
+        writer.close()

@@ -196,12 +196,15 @@ def evaluate_run(
     seed: int | None = None,
     video: bool = False,
     trust_modules: bool = False,
+    max_episode_steps: int | None = None,
 ) -> EvalStats:
     """Evaluate a run's agent on episodes seeded apart from training (or from `seed`).
 
     Atari follows the Nature protocol: full games (no episodic life), unclipped rewards,
-    the agent's evaluation epsilon. With `video`, the first episode is written to
-    `<run>/videos/eval-step-<step>.mp4` and logged to W&B with the statistics.
+    the agent's evaluation epsilon. Episodes are cut at `max_episode_steps`, else at the
+    env's own limit, else at `rlkit.evaluation.DEFAULT_MAX_EPISODE_STEPS`. With `video`,
+    the first episode is streamed to `<run>/videos/eval-step-<step>.mp4` as it is played
+    and logged to W&B with the statistics.
     """
     if episodes < 1:
         raise UserError(f"--episodes {episodes}: must be a positive integer")
@@ -219,29 +222,35 @@ def evaluate_run(
                 f"{', '.join(modes) or 'none'}; a video needs rgb_array); evaluate without --video"
             )
     env = make_env(eval_seed, render_mode="rgb_array" if video else None)
-    frames: list[Any] | None = [] if video else None
-    try:
-        stats = evaluate(loaded.agent, env, episodes, video_frames=frames)
-    finally:
-        env.close()
-    if frames:
-        from rlkit.evaluation import write_video
-        from rlkit.rundir import check_run_dir_links
-        from rlkit.safefiles import fresh_temporary
-
-        check_run_dir_links(Path(run_dir))  # the video (and W&B) write inside the run dir
-        path = Path(run_dir) / "videos" / f"eval-step-{loaded.step:012d}.mp4"
-        path.parent.mkdir(exist_ok=True)
-        fd, temporary = fresh_temporary(path, suffix=".mp4")  # imageio reads the suffix
-        os.close(fd)
+    if not video:
         try:
-            write_video(frames, temporary)
-            os.replace(temporary, path)
+            return evaluate(loaded.agent, env, episodes, max_steps=max_episode_steps)
         finally:
-            temporary.unlink(missing_ok=True)
-        print(f"rlkit: wrote {path}", file=sys.stderr)
-        if settings.wandb != "disabled":
-            _log_eval_to_wandb(Path(run_dir), settings, stats, path, loaded.step)
+            env.close()
+    from rlkit.evaluation import VideoWriter
+    from rlkit.rundir import check_run_dir_links
+    from rlkit.safefiles import fresh_temporary
+
+    check_run_dir_links(Path(run_dir))  # the video (and W&B) write inside the run dir
+    path = Path(run_dir) / "videos" / f"eval-step-{loaded.step:012d}.mp4"
+    path.parent.mkdir(exist_ok=True)
+    fd, temporary = fresh_temporary(path, suffix=".mp4")  # imageio reads the suffix
+    os.close(fd)
+    try:
+        writer = VideoWriter(temporary)
+        try:
+            stats = evaluate(
+                loaded.agent, env, episodes, video_frames=writer, max_steps=max_episode_steps
+            )
+        finally:
+            writer.close()
+            env.close()
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    print(f"rlkit: wrote {path}", file=sys.stderr)
+    if settings.wandb != "disabled":
+        _log_eval_to_wandb(Path(run_dir), settings, stats, path, loaded.step)
     return stats
 
 

@@ -404,7 +404,9 @@ PARSE_CASES: dict[str, Parse] = {
     "plot-unknown-suffix": Parse(
         ("plot", "{run}", "-o", "{tmp}/c.xyz"), ("unknown image format '.xyz'", ".png")
     ),
-    "plot-folder": Parse(("plot", "{run}", "-o", "{tmp}"), ("is a folder", "give an image file name")),
+    "plot-folder": Parse(
+        ("plot", "{run}", "-o", "{tmp}"), ("is a folder", "give an image file name")
+    ),
     "plot-empty-name": Parse(("plot", "{run}", "-o", ""), ("-o '': give an image file name",)),
     "plot-missing-folder": Parse(
         ("plot", "{run}", "-o", "{tmp}/no/c.png"), ("folder", "does not exist")

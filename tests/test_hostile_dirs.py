@@ -194,3 +194,54 @@ def test_a_group_record_of_more_seeds_than_a_group_may_have_is_refused(group_dir
         done = run_cli(*command, str(group_dir), timeout=60)
         assert_user_error(done, "group.json' is damaged", "more than 1000 seeds")
     assert tree_digest(group_dir) == before
+
+
+@pytest.fixture(scope="module")
+def endless_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1,000-step Q-learning run on an env whose episodes never end."""
+    out = tmp_path_factory.mktemp("endless")
+    made = run_cli("run", "qlearning", "--env", "tests.endless_envs:Endless-v0", "--steps",
+                   "1000", "--wandb", "disabled", "--out-dir", str(out), "--name", "e",
+                   "--no-progress")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return out / "e"
+
+
+def test_evaluation_cuts_episodes_of_an_env_without_a_time_limit(endless_run: Path) -> None:
+    import json
+
+    done = run_cli("eval", str(endless_run), "--episodes", "2", "--json", "--trust-modules",
+                   "--max-episode-steps", "300", timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["mean_length"] == 300
+    done = run_cli("eval", str(endless_run), "--episodes", "1", "--json", "--trust-modules",
+                   timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["mean_length"] == 100_000  # DEFAULT_MAX_EPISODE_STEPS
+
+
+def test_an_endless_episode_s_video_is_streamed_and_ctrl_c_stops_it(endless_run: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import cli_env
+
+    done = run_cli("eval", str(endless_run), "--episodes", "1", "--video", "--trust-modules",
+                   "--max-episode-steps", "200", timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (video,) = (endless_run / "videos").iterdir()
+    assert video.suffix == ".mp4" and video.stat().st_size > 0
+    endless = subprocess.Popen(
+        [sys.executable, "-m", "rlkit", "eval", str(endless_run), "--episodes", "1", "--video",
+         "--trust-modules", "--max-episode-steps", "1000000000"],
+        stderr=subprocess.PIPE, text=True, env=cli_env(),
+    )  # fmt: skip
+    time.sleep(8)  # past start-up, into the episode
+    endless.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, err = endless.communicate(timeout=30)
+    assert time.monotonic() - started < 5, "Ctrl-C stops the evaluation within seconds"
+    assert endless.returncode == 130 and "rlkit: interrupted" in err, err
+    assert [path.name for path in (endless_run / "videos").iterdir()] == [video.name]

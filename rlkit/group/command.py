@@ -162,7 +162,10 @@ def eval_command(args: argparse.Namespace) -> int:
     if not args.trust_modules:
         check_seed_modules(group)
     data = evaluate_group(
-        group, args.episodes or group.final_episodes, trust_modules=args.trust_modules
+        group,
+        args.episodes or group.final_episodes,
+        trust_modules=args.trust_modules,
+        max_episode_steps=args.max_episode_steps,
     )
     print(json.dumps(data) if args.json else format_summary(data))
     return 0

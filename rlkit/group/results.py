@@ -116,7 +116,13 @@ def _interval(estimate: dict[str, Any], key: str, fmt: str) -> str:
     return f"{estimate[key]:{fmt}} [95% CI {low:{fmt}}, {high:{fmt}}]"
 
 
-def evaluate_group(group: Group, episodes: int, *, trust_modules: bool = False) -> dict[str, Any]:
+def evaluate_group(
+    group: Group,
+    episodes: int,
+    *,
+    trust_modules: bool = False,
+    max_episode_steps: int | None = None,
+) -> dict[str, Any]:
     """Evaluate every seed's final policy (its newest checkpoint) now: the summary."""
     from rlkit.training import evaluate_run
 
@@ -126,7 +132,10 @@ def evaluate_group(group: Group, episodes: int, *, trust_modules: bool = False) 
         if not checkpoint.list_checkpoints(run_dir / "checkpoints"):
             continue
         finals[seed] = evaluate_run(
-            run_dir, episodes=episodes, trust_modules=trust_modules
+            run_dir,
+            episodes=episodes,
+            trust_modules=trust_modules,
+            max_episode_steps=max_episode_steps,
         ).as_dict()
         group.records[seed].step = _newest_step(run_dir)
     data = summary(group, finals)
