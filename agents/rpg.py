@@ -226,8 +226,10 @@ class RPGWorker:
         version: int,
         steps: list[int],
         whole_episodes: bool,
+        limits: list[int] | None = None,
     ) -> Rollout | None:
-        """`steps[index]` env steps with the sent weights, on to the episode's end if whole.
+        """`steps[index]` env steps with the sent weights, on to the episode's end if whole
+        (but never past `limits[index]` steps: there the episode is cut).
 
         Each call begins where the last one stopped: on a fresh episode, from a zero
         LSTM state, after a call with `whole_episodes`. None when given no steps.
@@ -245,6 +247,7 @@ class RPGWorker:
                 whole_episodes=whole_episodes,
                 version=version,
                 signals=self.signals,
+                max_steps=None if limits is None else limits[self.index],
             )
         return rollout
 
@@ -289,14 +292,14 @@ class RPG(GreedyActing):
                 # (they bootstrap from the baseline), so a run ends on its exact budget
                 remaining = total_steps - self.step
                 whole_episodes = cfg.steps_per_worker * pool.size < remaining
-                if whole_episodes:
-                    steps = [cfg.steps_per_worker] * pool.size
-                else:
-                    share, extra = divmod(remaining, pool.size)
-                    steps = [share + (index < extra) for index in range(pool.size)]
+                share, extra = divmod(remaining, pool.size)
+                shares = [share + (index < extra) for index in range(pool.size)]
+                steps = [cfg.steps_per_worker] * pool.size if whole_episodes else shares
                 weights = self.policy.state_dict()
+                # whole episodes are finished up to each worker's share of the budget,
+                # where one that has not ended is cut: the run never passes its total
                 results: list[Rollout | None] = pool.call_all(
-                    "rollout", weights, self._iterations, steps, whole_episodes
+                    "rollout", weights, self._iterations, steps, whole_episodes, shares
                 )
                 rollouts = [rollout for rollout in results if rollout is not None]
                 for rollout in rollouts:

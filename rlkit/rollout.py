@@ -285,6 +285,7 @@ class Carry:
         whole_episodes: bool = False,
         version: int = 0,
         signals: LearningSignals | None = None,
+        max_steps: int | None = None,
     ) -> tuple[Rollout, Carry]:
         """`collect_envs` on this one env from this carry (N = 1)."""
         rollout, carries = collect_envs(
@@ -295,6 +296,7 @@ class Carry:
             whole_episodes=whole_episodes,
             version=version,
             signals=signals,
+            max_steps=max_steps,
         )
         return rollout, carries[0]
 
@@ -327,6 +329,7 @@ def collect_envs(
     version: int = 0,
     acting_only: bool = False,
     signals: LearningSignals | None = None,
+    max_steps: int | None = None,
 ) -> tuple[Rollout, list[Carry]]:
     """Step N envs together `steps` times, one batched `policy.step` per time step.
 
@@ -335,8 +338,10 @@ def collect_envs(
     unclipped sample, whose log-prob it stores. When an episode ends its env is reset
     (without a seed: its own RNG stream goes on) and the episode is recorded.
     `whole_episodes=True` (one env only) keeps stepping past `steps` until the current
-    episode ends. Runs under `torch.no_grad()`; the rollout is on the CPU, shaped
-    [T, N], with `version` stored. Returns it and the carries for the next call.
+    episode ends, or until `max_steps` steps, where it cuts the episode (bootstrapped as
+    at `steps`): an episode that never ends cannot hold a collection forever. Runs
+    under `torch.no_grad()`; the rollout is on the CPU, shaped [T, N], with `version`
+    stored. Returns it and the carries for the next call.
 
     `acting_only=True` acts with `policy.act`, skipping the value function, and leaves
     the rollout's `values` and `log_probs` NaN, for learners that recompute both (A3C);
@@ -392,7 +397,9 @@ def collect_envs(
             taken += 1
             terminated = [bool(outcome[2]) for outcome in stepped]
             truncated = [bool(outcome[3]) for outcome in stepped]
-            last = taken >= steps and (not whole_episodes or terminated[0] or truncated[0])
+            last = (taken >= steps and (not whole_episodes or terminated[0] or truncated[0])) or (
+                max_steps is not None and taken >= max_steps
+            )
             rewards = [float(outcome[1]) for outcome in stepped]
             columns["rewards"].append(signals.rewards(np.array(rewards)).tolist())
             if life_loss is None:

@@ -93,7 +93,7 @@ CASES = (
         "rpg_breakout",
         "rpg",
         "ALE/Breakout-v5",
-        300,
+        600,
         {"pool": "inprocess"},
         overrides=(*BREAKOUT_LIFE, "steps_per_worker=50", "hidden=[32]", "lstm_size=16"),
     ),

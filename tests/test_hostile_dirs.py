@@ -245,3 +245,13 @@ def test_an_endless_episode_s_video_is_streamed_and_ctrl_c_stops_it(endless_run:
     assert time.monotonic() - started < 5, "Ctrl-C stops the evaluation within seconds"
     assert endless.returncode == 130 and "rlkit: interrupted" in err, err
     assert [path.name for path in (endless_run / "videos").iterdir()] == [video.name]
+
+
+@pytest.mark.parametrize("agent", ["qlearning", "dqn", "a3c", "trpo", "rpg", "nes"])
+def test_every_agent_stops_at_its_step_total_on_an_endless_env(agent: str, tmp_path: Path) -> None:
+    import rlkit
+
+    result = rlkit.train(agent, env="tests.endless_envs:Endless-v0", steps=600, seed=0,
+                         out_dir=str(tmp_path), wandb="disabled", progress=False,
+                         pool="inprocess", threads=1)  # fmt: skip
+    assert result.step == 600
