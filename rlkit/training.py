@@ -140,12 +140,21 @@ def train(
         saved = {**settings.model_dump(), "hparams": agent_config.model_dump()}
         write_text(run_dir / CONFIG_FILE, dump_yaml(saved))
         write_text(run_dir / RECORD_FILE, json.dumps(run_record(seeds, saved), indent=2))
-        learner = agent_cls(
-            agent_config,
-            observation_space=env.observation_space,
-            action_space=env.action_space,
-            seed=seeds["agent"],
-        )
+        try:
+            learner = agent_cls(
+                agent_config,
+                observation_space=env.observation_space,
+                action_space=env.action_space,
+                seed=seeds["agent"],
+            )
+        except (MemoryError, RuntimeError) as error:
+            if not isinstance(error, MemoryError) and "allocate memory" not in str(error):
+                raise
+            raise UserError(
+                f"{agent_name}: its networks or tables do not fit in this machine's memory"
+                f"{_asked(error)}; make them smaller (hidden layer widths, table or buffer "
+                "sizes, --set)"
+            ) from None
         return _execute(learner, settings, saved, run_dir, env, hooks=hooks)
     except (UserError, OSError) as error:
         # refused before anything was learned (e.g. a replay buffer too big for memory,
@@ -161,6 +170,14 @@ def train(
         raise
     finally:
         lock.release()
+
+
+def _asked(error: BaseException) -> str:
+    """' (N GB asked at once)' from an allocator's message, '' when it names no size."""
+    import re
+
+    found = re.search(r"allocate (\d+) bytes", str(error))
+    return f" ({int(found.group(1)) / 1e9:.3g} GB asked at once)" if found else ""
 
 
 def _learned_anything(run_dir: Path) -> bool:

@@ -255,3 +255,12 @@ def test_every_agent_stops_at_its_step_total_on_an_endless_env(agent: str, tmp_p
                          out_dir=str(tmp_path), wandb="disabled", progress=False,
                          pool="inprocess", threads=1)  # fmt: skip
     assert result.step == 600
+
+
+def test_a_network_too_big_for_memory_is_one_line_and_leaves_no_run_dir(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    done = run_cli("run", "a3c", "--env", "CartPole-v1", "--set", "mlp_hidden=[100000,100000]",
+                   "--set", "pool=inprocess", "--steps", "100", "--wandb", "disabled",
+                   "--out-dir", str(out))  # fmt: skip
+    assert_user_error(done, "a3c: its networks or tables do not fit", "40 GB asked at once")
+    assert not any(out.iterdir())
