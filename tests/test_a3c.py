@@ -168,6 +168,7 @@ def test_bad_address_fails_fast_through_the_cli(tmp_path: Path) -> None:
 # --- runs --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ray_and_inprocess_pools_learn_the_same(ray_local: float, tmp_path: Path) -> None:
     """In the fixed order, a seeded run does not depend on the pool backend."""
     runs = [
@@ -185,6 +186,7 @@ def test_ray_and_inprocess_pools_learn_the_same(ray_local: float, tmp_path: Path
     assert [value for _, value in metric(runs[1].run_dir, "train/staleness_max")] == [1.0] * 6
 
 
+@pytest.mark.slow
 def test_arrival_order_applies_stale_gradients(ray_local: float, tmp_path: Path) -> None:
     result = rlkit.train(
         "a3c",

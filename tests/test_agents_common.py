@@ -48,6 +48,7 @@ def test_config_defaults_are_valid_and_documented(agent_name: str) -> None:
     assert agent_cls.default_steps > 0
 
 
+@pytest.mark.slow
 def test_short_run_saves_loads_and_acts_the_same(agent_name: str, tmp_path: Path) -> None:
     agent_cls = load_agent(agent_name)
     env_id = first_supported_env(agent_cls)

@@ -1151,6 +1151,7 @@ def outcomes(
 
 
 @pytest.mark.parametrize("case", sorted(PROCESS_CASES))
+@pytest.mark.slow
 def test_refused_in_a_real_process(case: str, outcomes: dict[str, Any], bases: Bases) -> None:
     result, before, prepared, folder = outcomes[case]
     if result.returncode == 77 and prepared.limit == "no-dac-override":
@@ -1409,6 +1410,7 @@ def test_resume_refuses_state_rlkit_did_not_write(
     assert tree_digest(recorded) == before, "a refused --resume changed the sweep dir"
 
 
+@pytest.mark.slow
 def test_the_crafted_pickle_is_real_trust_state_unpickles_it(recorded: Path) -> None:
     """The control: told --trust-state, rlkit hands the dir to Tune, which unpickles
     tuner.pkl and so runs the planted code (the refusals above are what stops it)."""
@@ -1457,6 +1459,7 @@ def test_trust_modules_imports_what_the_run_dir_names(bases: Bases, tmp_path: Pa
     assert "2 episodes: return mean" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_damaged_newest_checkpoint_is_skipped_and_kept(bases: Bases, tmp_path: Path) -> None:
     """--resume falls back to the newest checkpoint that loads, says why it skipped the
     newer one, and keeps it aside (renamed) where neither pruning nor loading will meet it."""
@@ -1476,6 +1479,7 @@ def test_a_damaged_newest_checkpoint_is_skipped_and_kept(bases: Bases, tmp_path:
     assert newest(run_dir).name == "step-000000022000.pt"
 
 
+@pytest.mark.slow
 def test_a_second_resume_of_a_running_run_is_refused(bases: Bases, tmp_path: Path) -> None:
     """Two real `--resume`s of one run dir: the second is refused, naming the first's pid,
     and the first goes on writing the one metrics file (before: both ran, and one wrote

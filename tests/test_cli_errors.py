@@ -126,6 +126,7 @@ def test_resume_rejects_changed_settings(out_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
+@pytest.mark.slow
 def test_corrupted_checkpoints(tmp_path: Path, small_run: TrainResult, damage: str) -> None:
     """Every checkpoint damaged: nothing to fall back to (tests/test_bad_inputs.py has the
     fallback past a damaged newest one)."""

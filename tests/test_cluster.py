@@ -138,6 +138,7 @@ def cluster_cli(
     )
 
 
+@pytest.mark.slow
 def test_nes_runs_its_population_on_both_nodes(cluster: Cluster, tmp_path: Path) -> None:
     cluster.clear_markers()
     done = cluster_cli(
@@ -154,6 +155,7 @@ def test_nes_runs_its_population_on_both_nodes(cluster: Cluster, tmp_path: Path)
     assert rows[-1]["step"] == 20_000
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_its_trials_on_both_nodes(cluster: Cluster, tmp_path: Path) -> None:
     """Two DQN trials, one CPU each, on a cluster of two one-CPU nodes: one per node."""
     sweep = {
@@ -182,6 +184,7 @@ def test_a_sweep_runs_its_trials_on_both_nodes(cluster: Cluster, tmp_path: Path)
     assert (tmp_path / "cluster" / "best.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_a_run_started_on_a_local_ray_resumes_on_the_cluster(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -219,6 +222,7 @@ def test_a_run_started_on_a_local_ray_resumes_on_the_cluster(
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["address"] == cluster.address
 
 
+@pytest.mark.slow
 def test_a_wrong_address_fails_within_seconds(tmp_path: Path) -> None:
     started = time.monotonic()
     done = run_cli(

@@ -76,6 +76,7 @@ def test_plugin_gridworld_is_in_gymnasiums_registry() -> None:
     assert np.issubdtype(type(observation), np.integer)
 
 
+@pytest.mark.slow
 def test_minigrid_ids_work_by_name_alone(tmp_path: Path) -> None:
     """MiniGrid registers its ids when imported and declares no plugin entry point: rlkit
     imports it for its own ids, in a fresh process, as `minigrid:Id` would."""

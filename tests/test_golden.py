@@ -14,6 +14,7 @@ from tests.golden import CASES, Case, differences, read_golden, run_case
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+@pytest.mark.slow
 def test_seeded_run_matches_its_golden_file(
     case: Case, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -106,6 +106,7 @@ def test_bad_group_input_is_one_line_and_writes_nothing(
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_group_in_process(inprocess_group: tuple[Path, CliResult]) -> None:
     directory, result = inprocess_group
     assert result.returncode == 0, result.stderr
@@ -141,6 +142,7 @@ def test_group_in_process(inprocess_group: tuple[Path, CliResult]) -> None:
     assert result.stdout.count("finished") == 3 and "IQM" in result.stdout
 
 
+@pytest.mark.slow
 def test_group_on_shared_ray_gives_the_in_process_results(
     inprocess_group: tuple[Path, CliResult], ray_group: Path
 ) -> None:
@@ -156,6 +158,7 @@ def test_group_on_shared_ray_gives_the_in_process_results(
     assert [row["return"] for row in on_ray["seeds"]] == [row["return"] for row in here["seeds"]]
 
 
+@pytest.mark.slow
 def test_eval_group_json(
     inprocess_group: tuple[Path, CliResult], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -206,6 +209,7 @@ def wait_for(path: Path, text: str, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_resume_finishes_the_group(tmp_path: Path) -> None:
     """Seed 0 finishes, seed 1 is stopped partway by Ctrl-C, seed 2 never starts; --resume
     leaves seed 0 alone, resumes seed 1 from its checkpoint and starts seed 2."""
@@ -248,6 +252,7 @@ def test_ctrl_c_then_resume_finishes_the_group(tmp_path: Path) -> None:
     assert again.returncode == 2 and "--steps cannot be changed" in again.stderr
 
 
+@pytest.mark.slow
 def test_a_failing_seed_is_one_line_and_the_others_go_on(tmp_path: Path) -> None:
     """The first env to reach step 1500 fails (seed 0's); seeds 1 and 2 run to the end."""
     marker = tmp_path / "failed-once"

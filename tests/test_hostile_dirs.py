@@ -76,6 +76,7 @@ def test_a_planted_temporary_name_is_never_written_through(run_copy: Path) -> No
     assert victim.read_text() == VICTIM_TEXT
 
 
+@pytest.mark.slow
 def test_a_recorded_ray_address_is_not_contacted_without_being_asked(tmp_path: Path) -> None:
     made = run_cli("run", "trpo", "--env", "CartPole-v1", "--steps", "512", "--wandb",
                    "disabled", "--out-dir", str(tmp_path), "--name", "t", "--set",
@@ -121,6 +122,7 @@ def unstart_seed(group: Path, seed: int) -> None:
     shutil.rmtree(group / f"seed-{seed}")
 
 
+@pytest.mark.slow
 def test_a_group_config_naming_an_untrusted_module_is_refused(group_dir: Path) -> None:
     unstart_seed(group_dir, 1)
     config = yaml.safe_load((group_dir / "config.yaml").read_text())
@@ -132,6 +134,7 @@ def test_a_group_config_naming_an_untrusted_module_is_refused(group_dir: Path) -
     assert tree_digest(group_dir) == before
 
 
+@pytest.mark.slow
 def test_a_symlink_in_a_group_dir_is_refused(group_dir: Path, tmp_path: Path) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text(VICTIM_TEXT)
@@ -142,6 +145,7 @@ def test_a_symlink_in_a_group_dir_is_refused(group_dir: Path, tmp_path: Path) ->
     assert victim.read_text() == VICTIM_TEXT
 
 
+@pytest.mark.slow
 def test_one_process_per_group_dir(group_dir: Path) -> None:
     unstart_seed(group_dir, 1)
     fd = os.open(group_dir / "group.lock", os.O_RDWR | os.O_CREAT)

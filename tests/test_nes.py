@@ -199,6 +199,7 @@ def settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     return values
 
 
+@pytest.mark.slow
 def test_ray_and_inprocess_runs_learn_the_same(ray_local: float, tmp_path: Path) -> None:
     """Episodes are seeded by generation and pair, not by worker: the backend and the
     order in which workers finish change nothing."""
@@ -372,6 +373,7 @@ def test_a_worker_lost_mid_generation_hands_its_work_to_the_others(
     assert stats.mean >= 475, stats
 
 
+@pytest.mark.slow
 def test_nes_searches_the_nature_cnn_on_atari_and_an_lstm_policy(tmp_path: Path) -> None:
     """The backbone's policies: Breakout frames get the Nature CNN (1.68M parameters in
     the search), the T-maze an LSTM core; both run, checkpoint and evaluate."""

@@ -80,6 +80,7 @@ def test_third_party_plugins_are_listed(plugin_site: Path) -> None:
     assert "thirdparty/Corridor-v0" in envs.stdout and "rlkit/GridWorld-v0" in envs.stdout
 
 
+@pytest.mark.slow
 def test_third_party_agent_and_env_run(plugin_site: Path, tmp_path: Path) -> None:
     ran = cli(
         plugin_site,
@@ -174,6 +175,7 @@ def test_plugin_envs_register_in_spawned_subprocesses(plugin_site: Path, tmp_pat
     assert done.stdout.strip() == "[5, 56]", done.stderr
 
 
+@pytest.mark.slow
 def test_module_colon_id_form(tmp_path: Path, plugin_site: Path) -> None:
     package = tmp_path / "mymodule_envs.py"
     package.write_text(

@@ -214,6 +214,7 @@ def test_ray_workers_make_plugin_environments(ray_pool: WorkerPool) -> None:
         assert result["observation"] == local["observation"]
 
 
+@pytest.mark.slow
 def test_ray_replaces_a_killed_worker_and_resends_its_call(ray_local: float) -> None:
     events: list[str] = []
     with make_pool(CartPoleWorker, worker_kwargs(2), backend="ray", on_event=events.append) as pool:
@@ -314,6 +315,7 @@ def test_ray_reports_a_worker_that_fails_to_start(ray_local: float) -> None:
         make_pool(BrokenWorker, [{"seed": 3}], backend="ray")
 
 
+@pytest.mark.slow
 def test_ray_shares_cpus_when_workers_outnumber_them(ray_local: float) -> None:
     events: list[str] = []
     cpus = os.cpu_count() or 1

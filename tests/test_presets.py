@@ -106,6 +106,7 @@ def test_the_run_records_the_preset_and_none_gives_the_defaults() -> None:
     assert unknown.settings.preset == "none" and unknown.agent_config.gamma == 0.99
 
 
+@pytest.mark.slow
 def test_cli_names_the_preset_and_refuses_an_unknown_one(tmp_path: Path) -> None:
     rlkit = [sys.executable, "-m", "rlkit"]
     bad = subprocess.run(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import run_cli
@@ -20,6 +21,7 @@ def rlkit_lines(stderr: str) -> list[str]:
     return lines
 
 
+@pytest.mark.slow
 def test_successful_seed_group_on_ray_prints_only_rlkit_lines(tmp_path: Path) -> None:
     result = run_cli(
         "run", "qlearning", "--env", "FrozenLake-v1", "--steps", "2000", "--seeds", "0,1",
@@ -34,6 +36,7 @@ def test_successful_seed_group_on_ray_prints_only_rlkit_lines(tmp_path: Path) ->
         assert f"seed {seed}, W&B offline" in log
 
 
+@pytest.mark.slow
 def test_successful_sweep_prints_only_rlkit_lines(tmp_path: Path) -> None:
     spec = {
         "name": "quiet",

@@ -114,6 +114,7 @@ def resume(run_dir: Path, steps: int, capsys: pytest.CaptureFixture[str]) -> str
     return capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_kill_9_resumes_with_the_replay_as_of_the_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -174,6 +175,7 @@ def test_kill_9_resumes_with_the_replay_as_of_the_checkpoint(
     assert_same(contents(after, still_held), contents(expected, still_held))
 
 
+@pytest.mark.slow
 def test_sigterm_stop_resumes_with_the_replay(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -192,6 +192,7 @@ def test_an_observation_no_network_can_use_is_refused_before_any_worker_starts(
 # ---------------------------------------------------------------- runs
 
 
+@pytest.mark.slow
 def test_ray_pool_learns_the_same_as_inprocess(tmp_path: Path, ray_local: float) -> None:
     settings: dict[str, Any] = {"env": "rlkit/TMaze-v0", "env_kwargs": {"length": 3}}
     settings.update(steps=600, seed=2, hparams={"steps_per_worker": 64})

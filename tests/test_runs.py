@@ -82,6 +82,7 @@ def _at_or_after(checkpoints: list[Path], step: int) -> Path:
     return next(p for p in checkpoints if int(p.stem.split("-")[1]) >= step)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9(tmp_path: Path) -> None:
     args = [
         sys.executable,
@@ -196,6 +197,7 @@ def test_saved_config_reruns_with_config_flag(small_run: TrainResult, tmp_path: 
     assert learning_rows(result.run_dir) == learning_rows(small_run.run_dir)
 
 
+@pytest.mark.slow
 def test_eval_cli_prints_statistics(small_run: TrainResult) -> None:
     result = run_cli("eval", str(small_run.run_dir), "--episodes", "50", "--json")
     assert result.returncode == 0, result.stderr

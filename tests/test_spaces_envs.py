@@ -102,6 +102,7 @@ def test_a_namespace_plugin_runs_once_per_process_when_its_ids_are_asked_for(
     assert done.stdout.strip() == "{'poles': 1, 'walls': 1}"
 
 
+@pytest.mark.slow
 def test_a_broken_namespace_plugin_is_a_one_line_error(namespace_site: Path) -> None:
     result = cli(namespace_site, "run", "dqn", "--env", "Broken/Thing-v0", "--steps", "10")
     assert_user_error(result, "env plugin 'Broken'", "raised RuntimeError: this plugin is broken")

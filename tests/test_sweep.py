@@ -83,6 +83,7 @@ def has_wandb_group(record_file: Path, group: str) -> bool:
     return encoded in record_file.read_bytes()
 
 
+@pytest.mark.slow
 def test_sweep_trials_are_runs_with_table_best_config_plot_and_asha(
     tmp_path: Path, ray_local: float
 ) -> None:
@@ -124,6 +125,7 @@ def test_sweep_trials_are_runs_with_table_best_config_plot_and_asha(
     assert again.step == 500 and again.run_dir.parent == tmp_path / "runs"
 
 
+@pytest.mark.slow
 def test_failing_trial_is_retried_and_continues_from_its_checkpoint(
     tmp_path: Path, ray_local: float
 ) -> None:
@@ -157,6 +159,7 @@ def test_failing_trial_is_retried_and_continues_from_its_checkpoint(
     assert (retried / "run.json").stat().st_mtime <= marker.stat().st_mtime
 
 
+@pytest.mark.slow
 def test_a_trial_that_fails_on_its_retry_too_counts_one_retry(
     tmp_path: Path, ray_local: float
 ) -> None:
@@ -184,6 +187,7 @@ def test_a_trial_that_fails_on_its_retry_too_counts_one_retry(
     assert "failed (retried 1x)" in table and "retried 2x" not in table
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_resume_finishes_without_redoing_finished_trials(
     tmp_path: Path, sweep_key: Path
 ) -> None:
@@ -374,6 +378,7 @@ def test_unreachable_address_fails_fast_and_writes_nothing(tmp_path: Path) -> No
     assert not (tmp_path / "sweeps").exists()
 
 
+@pytest.mark.slow
 def test_existing_sweep_dir_and_bad_resume_are_user_errors(tmp_path: Path) -> None:
     (tmp_path / "sweeps" / "grid").mkdir(parents=True)
     path = write_sweep(tmp_path / "grid.yaml")
