@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
 from pydantic import Field
 
 from rlkit.atari import is_atari, register_ale
@@ -148,6 +149,79 @@ class ReportSuccess(gym.Wrapper[Any, Any, Any, Any]):
         if terminated or truncated:
             info = {**info, "is_success": self._rule(reward, terminated)}
         return observation, reward, terminated, truncated, info
+
+
+class CheckedEnv(gym.Wrapper[Any, Any, Any, Any]):
+    """The outermost wrapper of every Gymnasium env rlkit makes: what the env (or a
+    wrapper of the user's) does wrong becomes one line naming the env and the step, not a
+    traceback from deep inside an agent. An exception raised in `step` or `reset`, the old
+    gym API (4 values from `step`, a bare observation from `reset`), and a Box
+    observation of another shape than the env's declared space are refused."""
+
+    def __init__(self, env: gym.Env[Any, Any], env_id: str) -> None:
+        super().__init__(env)
+        self._env_id = env_id
+        self._steps = 0
+        space = env.observation_space
+        self._shape = space.shape if isinstance(space, gym.spaces.Box) else None
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        try:
+            outcome = self.env.reset(**kwargs)
+        except UserError:
+            raise
+        except Exception as error:
+            raise UserError(
+                f"env '{self._env_id}' failed to reset: {describe_exception(error)}"
+            ) from None
+        if not isinstance(outcome, tuple) or len(outcome) != 2:
+            raise UserError(
+                f"env '{self._env_id}': reset() returned {_outcome_kind(outcome)}; Gymnasium's "
+                "API returns (observation, info): an env written for the old gym API needs "
+                "updating"
+            )
+        self._check(outcome[0], "reset()")
+        return outcome
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        try:
+            outcome = self.env.step(action)
+        except UserError:
+            raise
+        except Exception as error:
+            if isinstance(error, ValueError) and "(expected 5, got 4)" in str(error):
+                # Gymnasium's own wrappers (TimeLimit...) unpack the env's step first
+                raise UserError(_old_api(self._env_id, "step() returned 4 values")) from None
+            raise UserError(
+                f"env '{self._env_id}' raised in step() after {self._steps} steps: "
+                f"{describe_exception(error)}"
+            ) from None
+        self._steps += 1
+        if not isinstance(outcome, tuple) or len(outcome) != 5:
+            raise UserError(_old_api(self._env_id, f"step() returned {_outcome_kind(outcome)}"))
+        self._check(outcome[0], f"step() after {self._steps} steps")
+        return outcome
+
+    def _check(self, observation: Any, where: str) -> None:
+        if self._shape is not None and np.shape(observation) != self._shape:
+            raise UserError(
+                f"env '{self._env_id}': {where} returned an observation of shape "
+                f"{np.shape(observation)}; its observation space declares {self._shape}"
+            )
+
+
+def _old_api(env_id: str, what: str) -> str:
+    return (
+        f"env '{env_id}': {what}; Gymnasium's API returns 5 (observation, reward, "
+        "terminated, truncated, info): an env written for the old gym API (4 values) needs "
+        "updating"
+    )
+
+
+def _outcome_kind(outcome: Any) -> str:
+    if isinstance(outcome, tuple):
+        return f"{len(outcome)} values"
+    return f"a {type(outcome).__name__}, not a tuple"
 
 
 def _whole_games(settings: AtariSettings) -> AtariSettings:
@@ -346,6 +420,7 @@ def make_env(
     _, name, _ = _split(env_id)
     if name in _SUCCESS_RULES:
         made = ReportSuccess(made, _SUCCESS_RULES[name])
+    made = CheckedEnv(made, env_id)
     try:
         made.reset(seed=seed)
     except Exception as error:  # bad env_kwargs (a ValueError...), or the env's own bug

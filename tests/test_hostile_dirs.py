@@ -268,3 +268,26 @@ def test_a_network_too_big_for_memory_is_one_line_and_leaves_no_run_dir(tmp_path
                    "--out-dir", str(out))  # fmt: skip
     assert_user_error(done, "a3c: its networks or tables do not fit", "40 GB asked at once")
     assert not any(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("env", "pool", "message"),
+    [
+        ("Raises-v0", "inprocess", "raised in step() after 50 steps: ValueError: physics exploded"),
+        ("Raises-v0", "ray", "raised in step() after 50 steps: ValueError: physics exploded"),
+        ("WrongShape-v0", "inprocess", "shape (5,); its observation space declares (3,)"),
+        ("OldApi-v0", "inprocess", "step() returned 4 values; Gymnasium's API returns 5"),
+        ("BareReset-v0", "inprocess", "reset() returned a ndarray, not a tuple"),
+    ],
+)  # fmt: skip
+@pytest.mark.slow
+def test_an_env_that_breaks_the_api_is_one_line_naming_it(
+    env: str, pool: str, message: str, tmp_path: Path
+) -> None:
+    done = run_cli("run", "trpo", "--env", f"tests.misbehaving_envs:{env}", "--steps", "300",
+                   "--set", f"pool={pool}", "--set", "steps_per_worker=64", "--wandb",
+                   "disabled", "--out-dir", str(tmp_path), "--no-progress")  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"rlkit: env '{env}'") and message in last, last

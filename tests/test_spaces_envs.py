@@ -243,8 +243,10 @@ def test_wrappers_apply_in_order_inside_make_env() -> None:
         EnvWrapper(wrapper="gymnasium.wrappers:DtypeObservation", kwargs={"dtype": "float64"}),
     ]
     env = make_env("CartPole-v1", seed=0, env_wrappers=wrappers)
-    assert type(env).__name__ == "DtypeObservation"
-    assert type(env.env).__name__ == "TimeLimit" and env.env._max_episode_steps == 5
+    assert type(env).__name__ == "CheckedEnv"  # rlkit's, outside the user's
+    wrapped = env.env
+    assert type(wrapped).__name__ == "DtypeObservation"
+    assert type(wrapped.env).__name__ == "TimeLimit" and wrapped.env._max_episode_steps == 5
     assert env.observation_space.dtype == np.float64
     env.reset()
     steps, truncated, terminated = 0, False, False
@@ -259,7 +261,8 @@ def test_wrappers_apply_in_order_inside_make_env() -> None:
             {"wrapper": "gymnasium.wrappers:TimeLimit", "kwargs": {"max_episode_steps": 2}}
         ],
     )
-    assert type(lake).__name__ == "ReportSuccess"  # rlkit's success report wraps them
+    # rlkit's success report wraps them, and its API check wraps everything
+    assert type(lake).__name__ == "CheckedEnv" and type(lake.env).__name__ == "ReportSuccess"
 
 
 def test_every_copy_of_a_vector_env_gets_the_wrappers() -> None:
@@ -269,7 +272,7 @@ def test_every_copy_of_a_vector_env_gets_the_wrappers() -> None:
     observations, _ = envs.reset(seed=0)
     assert observations.dtype == np.float64 and observations.shape == (3, 4)
     for env in envs.envs:  # type: ignore[attr-defined]
-        assert type(env).__name__ == "DtypeObservation"
+        assert type(env).__name__ == "CheckedEnv" and type(env.env).__name__ == "DtypeObservation"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,55 @@
+"""Envs that break Gymnasium's contract, for the one-line errors of issue "hostile run
+dirs" (class 12): `--env tests.misbehaving_envs:Raises-v0` and the like."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+
+class Raises(gym.Env[np.ndarray, int]):
+    """Three zeros as observations; its step raises after 50 steps."""
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.steps = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: Any = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action: int) -> Any:
+        self.steps += 1
+        if self.steps > 50:
+            raise ValueError("physics exploded")
+        return np.zeros(3, np.float32), 0.0, False, False, {}
+
+
+class WrongShape(Raises):
+    def step(self, action: int) -> Any:
+        return np.zeros(5, np.float32), 0.0, False, False, {}
+
+
+class OldApi(Raises):
+    def step(self, action: int) -> Any:
+        return np.zeros(3, np.float32), 0.0, False, {}
+
+
+class BareReset(Raises):
+    def reset(self, *, seed: int | None = None, options: Any = None) -> Any:
+        return np.zeros(3, np.float32)
+
+
+for _name, _class in {
+    "Raises-v0": Raises,
+    "WrongShape-v0": WrongShape,
+    "OldApi-v0": OldApi,
+    "BareReset-v0": BareReset,
+}.items():
+    if _name not in gym.registry:
+        gym.register(_name, entry_point=_class, max_episode_steps=100)
