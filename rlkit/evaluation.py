@@ -13,6 +13,7 @@ cannot hold an evaluation forever.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -152,21 +153,36 @@ def evaluate(
 
 
 class VideoWriter:
-    """An H.264 MP4 written frame by frame as `play_episode` renders them (imageio with its
-    bundled ffmpeg), so a long episode's video never sits in memory whole."""
+    """An H.264 MP4 written frame by frame as `play_episode` renders them (imageio-ffmpeg's
+    bundled ffmpeg), so a long episode's video never sits in memory whole. `close` lets
+    ffmpeg finish the file; `abort` (Ctrl-C, an error) kills it at once, since finishing
+    would first encode every frame it holds."""
 
     def __init__(self, path: Any, fps: int = 30) -> None:
-        import imageio.v2 as imageio
-
-        self._writer: Any = imageio.get_writer(
-            str(path), fps=fps, codec="libx264", macro_block_size=1
-        )
+        self._path, self._fps = str(path), fps
+        self._frames: Any = None  # imageio-ffmpeg's writer, started by the first frame
 
     def append(self, frame: np.ndarray) -> None:
-        self._writer.append_data(frame)
+        if self._frames is None:
+            import imageio_ffmpeg
+
+            height, width = frame.shape[:2]
+            self._frames = imageio_ffmpeg.write_frames(
+                self._path, (width, height), fps=self._fps, codec="libx264", macro_block_size=1
+            )
+            self._frames.send(None)
+        self._frames.send(np.ascontiguousarray(frame, dtype=np.uint8))
 
     def close(self) -> None:
-        self._writer.close()
+        if self._frames is not None:
+            self._frames.close()
+            self._frames = None
+
+    def abort(self) -> None:
+        if self._frames is not None:
+            frames, self._frames = self._frames, None
+            with contextlib.suppress(KeyboardInterrupt):  # imageio-ffmpeg then kills ffmpeg
+                frames.throw(KeyboardInterrupt)
 
 
 def write_video(frames: list[np.ndarray], path: Any, fps: int = 30) -> None:

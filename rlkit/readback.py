@@ -242,9 +242,12 @@ def evaluate_run(
             stats = evaluate(
                 loaded.agent, env, episodes, video_frames=writer, max_steps=max_episode_steps
             )
+        except BaseException:
+            writer.abort()  # Ctrl-C or an error: no partial video, no wait for ffmpeg
+            raise
         finally:
-            writer.close()
             env.close()
+        writer.close()
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
