@@ -268,7 +268,7 @@ PARSE_CASES: dict[str, Parse] = {
     "config-not-utf8": Parse(
         ("run", "--config", "{tmp}/c.yaml"), ("is not UTF-8 text",), files={"c.yaml": NOT_UTF8}
     ),
-    "config-device": Parse(("run", "--config", "/dev/zero"), ("larger than 1 MiB",)),
+    "config-device": Parse(("run", "--config", "/dev/zero"), ("is not a regular file",)),
     "config-list": Parse(
         ("run", "--config", "{tmp}/c.yaml"), ("must hold a mapping",), files={"c.yaml": "- 1\n"}
     ),
@@ -466,7 +466,7 @@ PARSE_CASES: dict[str, Parse] = {
     ),
     "plot-metrics-folder": Parse(
         ("plot", "{run}", "-o", "{tmp}/c.png"),
-        ("has no metrics.jsonl",),
+        ("metrics.jsonl' cannot be read (Is a directory)",),
         damage=lambda run: ((run / "metrics.jsonl").unlink(), (run / "metrics.jsonl").mkdir()),
     ),
     # sweeps: the command line
