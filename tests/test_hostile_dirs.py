@@ -224,6 +224,7 @@ def test_evaluation_cuts_episodes_of_an_env_without_a_time_limit(endless_run: Pa
     assert json.loads(done.stdout)["mean_length"] == 100_000  # DEFAULT_MAX_EPISODE_STEPS
 
 
+@pytest.mark.slow
 def test_an_endless_episode_s_video_is_streamed_and_ctrl_c_stops_it(endless_run: Path) -> None:
     import signal
     import subprocess
@@ -242,7 +243,11 @@ def test_an_endless_episode_s_video_is_streamed_and_ctrl_c_stops_it(endless_run:
          "--trust-modules", "--max-episode-steps", "1000000000"],
         stderr=subprocess.PIPE, text=True, env=cli_env(),
     )  # fmt: skip
-    time.sleep(8)  # past start-up, into the episode
+    deadline = time.monotonic() + 120  # start-up takes seconds, more on a loaded machine
+    while not list((endless_run / "videos").glob(".eval-step-*.mp4")):  # the video's temp
+        assert time.monotonic() < deadline and endless.poll() is None, "the video never began"
+        time.sleep(0.2)
+    time.sleep(2)  # into the episode, frames streaming
     endless.send_signal(signal.SIGINT)
     started = time.monotonic()
     _, err = endless.communicate(timeout=30)
