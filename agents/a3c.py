@@ -321,10 +321,7 @@ class A3C(GreedyActing):
         normalizer = self.policy.normalizer
         if normalizer is not None and result.observations is not None:
             count, mean, var = result.observations
-            dtype = normalizer.get_buffer("mean").dtype
-            normalizer.merge(
-                float(count), torch.tensor(mean, dtype=dtype), torch.tensor(var, dtype=dtype)
-            )
+            normalizer.merge(float(count), mean, var)
         return norm
 
     def learn(self, total_steps: int, run: Run) -> None:

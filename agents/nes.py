@@ -379,10 +379,7 @@ class NES(GreedyActing):
         for episode in episodes:
             if episode.observations is not None:
                 count, mean, var = episode.observations
-                dtype = normalizer.get_buffer("mean").dtype
-                normalizer.merge(
-                    float(count), torch.tensor(mean, dtype=dtype), torch.tensor(var, dtype=dtype)
-                )
+                normalizer.merge(float(count), mean, var)
 
     def _generation_step(self, pool: WorkerPool, run: Run, remaining: int) -> dict[str, float]:
         """One generation, its episodes cut so that it takes at most `remaining` steps.

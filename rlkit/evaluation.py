@@ -183,13 +183,3 @@ class VideoWriter:
             frames, self._frames = self._frames, None
             with contextlib.suppress(KeyboardInterrupt):  # imageio-ffmpeg then kills ffmpeg
                 frames.throw(KeyboardInterrupt)
-
-
-def write_video(frames: list[np.ndarray], path: Any, fps: int = 30) -> None:
-    """Write RGB frames as an H.264 MP4."""
-    writer = VideoWriter(path, fps)
-    try:
-        for frame in frames:
-            writer.append(frame)
-    finally:
-        writer.close()

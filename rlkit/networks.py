@@ -137,9 +137,12 @@ class ObservationNormalizer(nn.Module):
         self.merge(float(len(observations)), batch_mean, batch_var)
 
     @torch.no_grad()
-    def merge(self, batch: float, batch_mean: torch.Tensor, batch_var: torch.Tensor) -> None:
-        """Merge the statistics of `batch` observations (their mean and variance)."""
+    def merge(self, batch: float, batch_mean: Any, batch_var: Any) -> None:
+        """Merge the statistics of `batch` observations (their mean and variance: tensors,
+        arrays or lists, as workers send them; taken in the statistics' dtype)."""
         mean, var, count = self.get_buffer("mean"), self.get_buffer("var"), self.get_buffer("count")
+        batch_mean = torch.as_tensor(batch_mean, dtype=mean.dtype)
+        batch_var = torch.as_tensor(batch_var, dtype=mean.dtype)
         total = count + batch
         delta = batch_mean - mean
         mean += delta * batch / total
