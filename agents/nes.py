@@ -65,6 +65,7 @@ from rlkit.encoders import EncoderSettings, encoder_field
 from rlkit.errors import UserError
 from rlkit.evaluation import Episode, play_episode
 from rlkit.networks import Activation
+from rlkit.numpy_acting import compile_greedy
 from rlkit.policies import (
     ActorCritic,
     GreedyActing,
@@ -228,7 +229,9 @@ class NESWorker:
         with TorchStream.isolated():
             self.policy = build_policy(self.env.observation_space, self.env.action_space, config)
         self.params = self.policy.policy_parameters()
-        self.actor = GreedyPolicy(self.policy, self.env.action_space)
+        # NumPy acting where the policy allows it: a few times faster per step than torch
+        self.fast = compile_greedy(self.policy, self.env.action_space)
+        self.actor = self.fast or GreedyPolicy(self.policy, self.env.action_space)
         self.noise = noise  # read-only; in Ray's object store, shared by a node's workers
 
     def evaluate(
@@ -249,6 +252,8 @@ class NESWorker:
             epsilon = self.noise[task.offset : task.offset + centre.size]
             parameters = centre + task.sign * scale * epsilon
             set_flat_parameters(self.params, torch.from_numpy(parameters))
+            if self.fast is not None:
+                self.fast.refresh()
             episodes.append(
                 play_episode(
                     self.actor,
