@@ -469,6 +469,23 @@ PARSE_CASES: dict[str, Parse] = {
         ("metrics.jsonl' cannot be read (Is a directory)",),
         damage=lambda run: ((run / "metrics.jsonl").unlink(), (run / "metrics.jsonl").mkdir()),
     ),
+    # seed groups: the command line (a group's dir is named as a run's is)
+    "group-name-with-newline": Parse(
+        (*RUN, "--seeds", "0-1", "--name", "a\nb"),
+        ("--name 'a\\nb' is not a folder name", "control characters"),
+    ),
+    "group-name-too-long": Parse(
+        (*RUN, "--seeds", "0-1", "--name", "x" * 300), ("is not a folder name", "1 to 255 bytes")
+    ),
+    "group-name-dot-dot": Parse(
+        (*RUN, "--seeds", "0-1", "--name", ".."), ("--name '..' is not a folder name",)
+    ),
+    "group-out-dir-is-a-file": Parse(
+        (*RUN[:4], "--seeds", "0-1", "--out-dir", "{tmp}/afile"),
+        ("--out-dir", "afile: cannot create it"),
+        files={"afile": "a file"},
+    ),
+    "group-seeds-too-many": Parse((*RUN, "--seeds", "0-5000"), ("--seeds",)),
     # sweeps: the command line
     "sweep-neither-file-nor-resume": Parse(("sweep",), ("give a sweep FILE or --resume",)),
     "sweep-resume-not-a-sweep": Parse(("sweep", "--resume", "{tmp}"), ("not a sweep dir",)),

@@ -6,15 +6,19 @@ nothing outside the dir written, truncated or deleted."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from rlkit.training import TrainResult
 from tests.conftest import run_cli, tree_digest
+from tests.test_bad_inputs import run_main
 from tests.test_cli_errors import assert_user_error
 
 VICTIM_TEXT = "precious\n"
@@ -160,6 +164,59 @@ def test_one_process_per_group_dir(group_dir: Path) -> None:
         os.close(fd)
     again = run_cli("run", "--resume", str(group_dir), "--wandb", "disabled")
     assert again.returncode == 0, again.stderr
+
+
+def _tamper(key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    def change(record: dict[str, Any]) -> None:
+        *parents, last = key.split(".")
+        place = record
+        for part in parents:
+            place = place[part]
+        place[last] = value
+
+    return change
+
+
+# group.json fields changed by hand: (what is changed, the field the line names)
+TAMPERED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "runs-as-a-list": (_tamper("runs", []), "runs: Input should be a valid dictionary"),
+    "seconds-as-a-string": (_tamper("runs.0.seconds", "1 s"), "runs.0.seconds"),
+    "seconds-negative": (_tamper("runs.0.seconds", -1.0), "runs.0.seconds"),
+    "steps-infinity": (_tamper("steps", float("inf")), "steps"),
+    "steps-zero": (_tamper("steps", 0), "steps"),
+    "seed-10-to-the-300": (_tamper("seeds", [10**300, 1]), "seeds.0"),
+    "seed-negative": (_tamper("seeds", [-1, 1]), "seeds.0"),
+    "status-a-number": (_tamper("runs.0.status", 7), "runs.0.status"),
+    "status-unknown": (_tamper("runs.0.status", "done"), "runs.0.status"),
+    "step-negative": (_tamper("runs.0.step", -5), "runs.0.step"),
+    "final-a-string": (_tamper("runs.0.final", "good"), "runs.0.final"),
+    "final-mean-a-string": (_tamper("runs.0.final.mean", "high"), "runs.0.final.mean"),
+    "final-mean-nan": (_tamper("runs.0.final.mean", float("nan")), "runs.0.final.mean"),
+    "sessions-a-string": (_tamper("sessions", "many"), "sessions"),
+    "name-a-number": (_tamper("name", 5), "name"),
+    "agent-a-list": (_tamper("agent", ["trpo"]), "agent"),
+    "parallel-unknown": (_tamper("parallel", "threads"), "parallel"),
+    "format-2": (_tamper("format", 2), "format"),
+    "run-key-not-a-seed": (_tamper("runs.abc", {"status": "finished"}), "runs: 'abc'"),
+    "address-a-number": (_tamper("address", 6379), "address"),
+    "not-an-object": (lambda record: record.clear(), "not a JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED))
+@pytest.mark.parametrize("command", ["eval", "resume"])
+def test_a_tampered_group_record_is_one_line_naming_the_field(
+    case: str, command: str, group_dir: Path
+) -> None:
+    change, fragment = TAMPERED[case]
+    record = json.loads((group_dir / "group.json").read_text())
+    change(record)
+    (group_dir / "group.json").write_text(json.dumps(record if record else [1]))
+    before = tree_digest(group_dir)
+    args = ["eval", str(group_dir)] if command == "eval" else ["run", "--resume", str(group_dir)]
+    done = run_main(*args)
+    assert_user_error(done, f"'{group_dir / 'group.json'}' is damaged", fragment)
+    assert tree_digest(group_dir) == before
 
 
 def test_a_fifo_given_as_a_config_file_is_refused_not_waited_on(tmp_path: Path) -> None:

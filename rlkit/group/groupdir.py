@@ -9,19 +9,30 @@ import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+)
 
 from rlkit.config import dump_yaml, load_yaml
 from rlkit.errors import UserError, shorten
 from rlkit.output import LOGS_DIR
 from rlkit.rundir import CONFIG_FILE, run_record, write_text
 from rlkit.safefiles import read_regular
+from rlkit.settings import FOLDER_NAME_RULE, is_folder_name
 
 GROUP_FILE = "group.json"
 SUMMARY_FILE = "summary.json"
 FINAL_EPISODES = 20  # episodes of each seed's final evaluation
 EVALUATIONS = 20  # evaluations during each seed's run, unless eval_every is given
 MAX_SEEDS = 1000
+MAX_SEED = 2**64 - 1  # a seed's dir name fits a folder name; torch seeds fit 64 bits
 MAX_GROUP_BYTES = 4 << 20  # group.json of MAX_SEEDS seeds is about 300 KB
 SEED_PREFIX = "seed-"
 
@@ -42,10 +53,10 @@ def parse_seeds(text: str) -> list[int]:
             raise UserError(
                 f"--seeds '{shorten(text)}': '{shorten(item)}' is not a seed; {accepted}"
             ) from None
-        if low < 0 or high < low:
+        if low < 0 or high < low or high > MAX_SEED:
             raise UserError(
                 f"--seeds '{shorten(text)}': '{shorten(item)}' is not a range of seeds "
-                f"(0 or more, low-high); {accepted}"
+                f"(0 to 2**64 - 1, low-high); {accepted}"
             )
         if len(seeds) + high - low + 1 > MAX_SEEDS:
             raise UserError(f"--seeds '{shorten(text)}': more than {MAX_SEEDS} seeds")
@@ -110,6 +121,63 @@ class Group:
         write_text(self.directory / GROUP_FILE, json.dumps(data, indent=1))
 
 
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Checked(BaseModel):
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
+
+
+class _FinalStats(_Checked):
+    """A seed's final evaluation as `EvalStats.as_dict()` wrote it."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+    episodes: NonNegativeInt
+    mean: Finite
+    std: Finite
+    min: Finite
+    max: Finite
+    mean_length: Finite
+    success_rate: Finite | None = None
+
+
+class _SeedFields(_Checked):
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+    seed: Seed | None = None  # the key under `runs` is the seed
+    status: Literal["finished", "interrupted", "failed", "not started"] = "not started"
+    step: NonNegativeInt = 0
+    seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    final: _FinalStats | None = None
+    error: str | None = None
+
+
+class _Session(_Checked):
+    started: str
+    seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _GroupFile(_Checked):
+    """What `Group.save` writes: every field rlkit reads back, checked before use."""
+
+    format: Literal[1]
+    name: str
+    agent: str
+    env: str
+    steps: PositiveInt
+    seeds: list[Seed]
+    final_episodes: PositiveInt
+    parallel: Literal["ray", "inprocess"]
+    runs: dict[str, _SeedFields]
+    sessions: list[_Session] = []
+    address: str | None = None
+    git_commit: str | None = None
+
+
+_GROUP_FIELDS = {"format", "name", "agent", "env", "steps", "seeds", "final_episodes", "parallel",
+                 "runs"}  # fmt: skip
+
+
 def read_group(directory: str | Path) -> Group:
     """The group in `directory` (made by `rlkit run --seeds`)."""
     path = Path(directory)
@@ -123,26 +191,37 @@ def read_group(directory: str | Path) -> Group:
         if len(raw) > MAX_GROUP_BYTES:
             raise ValueError(f"larger than {MAX_GROUP_BYTES >> 20} MiB, the most a group needs")
         data = json.loads(raw)
-        if len(data["runs"]) > MAX_SEEDS or len(data["seeds"]) > MAX_SEEDS:
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        if len(data.get("runs") or ()) > MAX_SEEDS or len(data.get("seeds") or ()) > MAX_SEEDS:
             raise ValueError(f"more than {MAX_SEEDS} seeds, the most a group may have")
-        records = {
-            int(seed): SeedRecord(**{**fields, "seed": int(seed)})
-            for seed, fields in data["runs"].items()
-        }
-        known = {"format", "name", "agent", "env", "steps", "seeds", "final_episodes", "parallel"}
+        checked = _GroupFile.model_validate(data)
+        records = {}
+        for key, fields in checked.runs.items():
+            if not key.isdigit() or int(key) > MAX_SEED:
+                raise ValueError(f"runs: '{shorten(key)}' is not a seed (0 to 2**64 - 1)")
+            records[int(key)] = SeedRecord(
+                **{**fields.model_dump(), "seed": int(key)},
+            )
         group = Group(
             directory=path,
-            name=str(data["name"]),
-            agent=str(data["agent"]),
-            env=str(data["env"]),
-            steps=int(data["steps"]),
-            seeds=[int(seed) for seed in data["seeds"]],
-            final_episodes=int(data["final_episodes"]),
-            parallel=str(data["parallel"]),
+            name=checked.name,
+            agent=checked.agent,
+            env=checked.env,
+            steps=checked.steps,
+            seeds=checked.seeds,
+            final_episodes=checked.final_episodes,
+            parallel=checked.parallel,
             config=load_yaml(path / CONFIG_FILE),
             records=records,
-            record={key: value for key, value in data.items() if key not in {*known, "runs"}},
+            record={key: value for key, value in data.items() if key not in _GROUP_FIELDS},
         )
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "the file"
+        raise UserError(
+            f"'{path / GROUP_FILE}' is damaged ({shorten(where)}: {problem['msg']})"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"'{path / GROUP_FILE}' is damaged ({shorten(error)})") from None
     for seed in group.seeds:
@@ -228,8 +307,10 @@ def _cores() -> int:
 
 
 def _make_dir(base: Path, name: str | None, default: str) -> Path:
-    if name is not None and (name in ("", ".", "..") or "/" in name or "\\" in name):
-        raise UserError(f"--name '{shorten(name)}' is not a folder name; accepted: no '/' or '..'")
+    if name is not None and not is_folder_name(name):
+        raise UserError(
+            f"--name '{shorten(name)}' is not a folder name; accepted: {FOLDER_NAME_RULE}"
+        )
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -245,5 +326,9 @@ def _make_dir(base: Path, name: str | None, default: str) -> Path:
                     f"continue it with `rlkit run --resume {candidate}`"
                 ) from None
             continue
+        except OSError as error:
+            raise UserError(
+                f"--out-dir {base}: cannot create '{candidate.name}' in it ({error.strerror})"
+            ) from None
         return candidate
     raise UserError(f"cannot create a group directory under '{base}'")
