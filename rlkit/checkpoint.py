@@ -153,6 +153,22 @@ def load(path: Path) -> dict[str, Any]:
     return payload  # type: ignore[no-any-return]
 
 
+def newest_step(directory: Path) -> int | None:
+    """The step of the newest checkpoint in `directory` that loads (a damaged newer one is
+    passed over, as a resume or an evaluation passes it over); None if there is none, and
+    UserError if there are checkpoints but none of them loads."""
+    found = list_checkpoints(directory)
+    problems = []
+    for path in reversed(found):
+        try:
+            return int(load(path)["step"])
+        except UserError as error:
+            problems.append(str(error))
+    if problems:
+        raise UserError(f"none of the {len(found)} checkpoints loads; the newest: {problems[0]}")
+    return None
+
+
 # field -> (accepted types, words), checked on every load; agent_name and episodes are
 # optional (older checkpoints may lack them)
 _FIELDS: dict[str, tuple[tuple[type, ...], str]] = {

@@ -219,6 +219,30 @@ def test_a_tampered_group_record_is_one_line_naming_the_field(
     assert tree_digest(group_dir) == before
 
 
+@pytest.mark.slow
+def test_a_damaged_newest_checkpoint_in_a_seed_falls_back_to_the_newest_that_loads(
+    group_dir: Path,
+) -> None:
+    """As a single run does: `rlkit eval GROUP` and `--resume GROUP` use the newest
+    checkpoint of the seed that loads; the seed is not failed, its step not reset."""
+    checkpoints = group_dir / "seed-0" / "checkpoints"
+    (good,) = sorted(checkpoints.glob("step-*.pt"))
+    (checkpoints / "step-000000999999.pt").write_bytes(good.read_bytes()[:300])
+    evaluated = run_cli("eval", str(group_dir), "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "skipped checkpoints/step-000000999999.pt" in evaluated.stderr
+    seeds = {row["seed"]: row for row in json.loads(evaluated.stdout)["seeds"]}
+    assert seeds[0]["step"] == 2000 and seeds[0]["return"] is not None
+    record = json.loads((group_dir / "group.json").read_text())
+    record["runs"]["0"].update(status="interrupted", final=None)
+    (group_dir / "group.json").write_text(json.dumps(record))
+    resumed = run_cli("run", "--resume", str(group_dir), "--wandb", "disabled")
+    assert resumed.returncode == 0, resumed.stderr
+    seed = json.loads((group_dir / "group.json").read_text())["runs"]["0"]
+    assert (seed["status"], seed["step"]) == ("finished", 2000)
+    assert seed["final"] is not None and seed["error"] is None
+
+
 def test_a_fifo_given_as_a_config_file_is_refused_not_waited_on(tmp_path: Path) -> None:
     fifo = tmp_path / "config.yaml"
     os.mkfifo(fifo)

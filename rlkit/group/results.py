@@ -144,5 +144,5 @@ def evaluate_group(
 
 
 def _newest_step(run_dir: Path) -> int:
-    found = checkpoint.list_checkpoints(run_dir / "checkpoints")
-    return int(checkpoint.load(found[-1])["step"]) if found else 0
+    """The step of the checkpoint `evaluate_run` chose: the newest that loads."""
+    return checkpoint.newest_step(run_dir / "checkpoints") or 0

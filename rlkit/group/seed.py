@@ -57,8 +57,9 @@ def train_seed(job: SeedJob, stop: threading.Event | None) -> SeedOutcome:
     run_dir = Path(job.group_dir) / f"{SEED_PREFIX}{job.seed}"
     step = 0
     try:
-        found = checkpoint.list_checkpoints(run_dir / "checkpoints")
-        step = int(checkpoint.load(found[-1])["step"]) if found else 0
+        newest = checkpoint.newest_step(run_dir / "checkpoints")
+        found = newest is not None
+        step = newest or 0
         steps = int(load_yaml(run_dir / CONFIG_FILE)["steps"]) if found else 0
         if not found:
             if run_dir.exists():
