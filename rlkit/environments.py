@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -155,8 +156,10 @@ class CheckedEnv(gym.Wrapper[Any, Any, Any, Any]):
     """The outermost wrapper of every Gymnasium env rlkit makes: what the env (or a
     wrapper of the user's) does wrong becomes one line naming the env and the step, not a
     traceback from deep inside an agent. An exception raised in `step` or `reset`, the old
-    gym API (4 values from `step`, a bare observation from `reset`), and a Box
-    observation of another shape than the env's declared space are refused."""
+    gym API (4 values from `step`, a bare observation from `reset`), a Box observation of
+    another shape than the env's declared space, and NaN or infinity in a reward or a
+    floating-point Box observation are refused (learning would meet them as divergence
+    and blame the learning rate)."""
 
     def __init__(self, env: gym.Env[Any, Any], env_id: str) -> None:
         super().__init__(env)
@@ -164,6 +167,7 @@ class CheckedEnv(gym.Wrapper[Any, Any, Any, Any]):
         self._steps = 0
         space = env.observation_space
         self._shape = space.shape if isinstance(space, gym.spaces.Box) else None
+        self._floating = self._shape is not None and np.issubdtype(space.dtype, np.floating)
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         try:
@@ -200,6 +204,12 @@ class CheckedEnv(gym.Wrapper[Any, Any, Any, Any]):
         if not isinstance(outcome, tuple) or len(outcome) != 5:
             raise UserError(_old_api(self._env_id, f"step() returned {_outcome_kind(outcome)}"))
         self._check(outcome[0], f"step() after {self._steps} steps")
+        reward = outcome[1]
+        if not math.isfinite(float(reward)):  # before learning meets it as "divergence"
+            raise UserError(
+                f"env '{self._env_id}' returned the reward {reward} in step() after "
+                f"{self._steps} steps; rewards must be finite numbers"
+            )
         return outcome
 
     def _check(self, observation: Any, where: str) -> None:
@@ -207,6 +217,11 @@ class CheckedEnv(gym.Wrapper[Any, Any, Any, Any]):
             raise UserError(
                 f"env '{self._env_id}': {where} returned an observation of shape "
                 f"{np.shape(observation)}; its observation space declares {self._shape}"
+            )
+        if self._floating and not np.isfinite(observation).all():
+            raise UserError(
+                f"env '{self._env_id}': {where} returned an observation holding NaN or "
+                "infinity; observations must be finite numbers"
             )
 
 

@@ -45,11 +45,28 @@ class BareReset(Raises):
         return np.zeros(3, np.float32)
 
 
+class NanReward(Raises):
+    def step(self, action: int) -> Any:
+        self.steps += 1
+        reward = float("nan") if self.steps == 30 else 0.0
+        return np.zeros(3, np.float32), reward, False, False, {}
+
+
+class InfObservation(Raises):
+    def step(self, action: int) -> Any:
+        self.steps += 1
+        observation = np.zeros(3, np.float32)
+        observation[1] = np.inf if self.steps == 30 else 0.0
+        return observation, 0.0, False, False, {}
+
+
 for _name, _class in {
     "Raises-v0": Raises,
     "WrongShape-v0": WrongShape,
     "OldApi-v0": OldApi,
     "BareReset-v0": BareReset,
+    "NanReward-v0": NanReward,
+    "InfObservation-v0": InfObservation,
 }.items():
     if _name not in gym.registry:
         gym.register(_name, entry_point=_class, max_episode_steps=100)

@@ -364,6 +364,9 @@ def test_a_network_too_big_for_memory_is_one_line_and_leaves_no_run_dir(tmp_path
         ("WrongShape-v0", "inprocess", "shape (5,); its observation space declares (3,)"),
         ("OldApi-v0", "inprocess", "step() returned 4 values; Gymnasium's API returns 5"),
         ("BareReset-v0", "inprocess", "reset() returned a ndarray, not a tuple"),
+        ("NanReward-v0", "inprocess", "returned the reward nan in step() after 30 steps"),
+        ("InfObservation-v0", "inprocess", "step() after 30 steps returned an observation "
+         "holding NaN or infinity"),
     ],
 )  # fmt: skip
 @pytest.mark.slow
