@@ -27,9 +27,11 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Any
@@ -112,6 +114,23 @@ def main() -> None:
     """The child: start the W&B run, log each row, finish when told or when input ends."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
+    # W&B makes temporary folders when imported (media, artifacts) and this process ends
+    # with os._exit, which skips their clean-up: keep them in one folder removed below
+    scratch = tempfile.mkdtemp(prefix="rlkit-wandb-")
+    tempfile.tempdir = scratch
+    try:
+        _serve()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the run waits for this process to exit: skip the interpreter's finalisation, which
+    # with wandb loaded takes about half a second and has nothing left to write
+    os._exit(0)
+
+
+def _serve() -> None:
+    """Read rows from stdin until told to finish (or stdin ends), logging each."""
     lines: queue.Queue[bytes | None] = queue.Queue()
 
     def read() -> None:  # from the start, so the parent never blocks on a full pipe
@@ -137,11 +156,6 @@ def main() -> None:
     import wandb
 
     wandb.teardown()  # W&B's service stopped, every record written
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # the run waits for this process to exit: skip the interpreter's finalisation, which
-    # with wandb loaded takes about half a second and has nothing left to write
-    os._exit(0)
 
 
 def _start(arguments: dict[str, Any]) -> Any:

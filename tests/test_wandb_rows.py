@@ -100,18 +100,21 @@ def test_offline_run_file_has_windows_counting_every_episode(tmp_path: Path) -> 
     (written by the writer process) counts every episode of metrics.jsonl."""
     script = (
         "import sys; from rlkit.training import train; "
-        f"r = train('qlearning', env='Taxi-v4', steps=20000, out_dir={str(tmp_path)!r}, "
+        f"r = train('qlearning', env='Taxi-v4', steps=20000, out_dir={str(tmp_path / 'runs')!r}, "
         "wandb='offline', log_every=5000, progress=False); "
         "print(r.run_dir); print('wandb' in sys.modules)"
     )
+    temporary = tmp_path / "tmp"  # the processes' temporary folder: left as it was found
+    temporary.mkdir()
     done = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
-        env=cli_env(),
+        env={**cli_env(), "TMPDIR": str(temporary)},
         timeout=300,
         check=True,
     )
+    assert not any(temporary.iterdir()), "W&B's temporary folders were left behind"
     run_dir, imported = done.stdout.split()
     assert imported == "False"
     file_rows = read_metrics(Path(run_dir) / "metrics.jsonl")
