@@ -29,10 +29,12 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import IO, Any
 
@@ -172,11 +174,17 @@ def _start(arguments: dict[str, Any]) -> Any:
         x_save_requirements=False,
     )
     mode = arguments.pop("mode")
+    server = os.environ.get("WANDB_BASE_URL") or settings.base_url
+    unreachable = _unreachable(server) if mode == "online" else None
+    if unreachable is not None:
+        print(f"rlkit: W&B online: {unreachable}; logging offline instead", file=sys.stderr)
+        mode = "offline"
     try:
         return wandb.init(**arguments, mode=mode, settings=settings, reinit="finish_previous")
     except Exception as error:
         if mode == "online":
-            print(f"rlkit: W&B online failed ({error}); logging offline instead", file=sys.stderr)
+            said = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            print(f"rlkit: W&B online failed ({said}); logging offline instead", file=sys.stderr)
             try:
                 return wandb.init(
                     **arguments, mode="offline", settings=settings, reinit="finish_previous"
@@ -190,6 +198,20 @@ def _start(arguments: dict[str, Any]) -> Any:
             file=sys.stderr,
         )
         return None
+
+
+def _unreachable(base_url: str) -> str | None:
+    """Why W&B's server cannot be reached (a name that does not resolve, a refused or
+    silent port, within 3 s), or None: without a network, wandb.init would wait for its
+    whole init_timeout before failing."""
+    parts = urllib.parse.urlsplit(base_url)
+    host = parts.hostname or ""
+    port = parts.port or (80 if parts.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as error:
+        return f"cannot reach {host}:{port} ({error.strerror or type(error).__name__})"
+    return None
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ written by a child process (rlkit.wandb_writer), while metrics.jsonl keeps every
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +141,28 @@ def test_a_writer_whose_run_process_dies_finishes_with_exit_code_1(tmp_path: Pat
     (record_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
     assert [row["episode/return"] for row in history(record_file)] == [1.0]
     assert exit_code(record_file) == 1
+
+
+def test_online_without_a_reachable_server_logs_offline_at_once(tmp_path: Path) -> None:
+    """An API key but no server: one line, the run logs offline, and it does not wait for
+    W&B's 20 s init timeout (a closed local port stands in for a network that is down)."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {
+        **cli_env(),
+        "WANDB_MODE": "online",
+        "WANDB_API_KEY": "a" * 40,
+        "WANDB_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    command = ["run", "qlearning", "--env", "FrozenLake-v1", "--steps", "1000", "--wandb",
+               "online", "--out-dir", str(tmp_path), "--name", "r", "--no-progress"]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "rlkit", *command], capture_output=True,
+                          text=True, env=environment, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = f"rlkit: W&B online: cannot reach 127.0.0.1:{port} (Connection refused); logging "
+    assert [line for line in done.stderr.splitlines() if "W&B" in line][1:] == [
+        f"{said}offline instead"
+    ]
+    (record_file,) = (tmp_path / "r").glob("wandb/offline-run-*/run-*.wandb")
+    assert exit_code(record_file) == 0
