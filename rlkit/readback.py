@@ -17,7 +17,7 @@ from typing import Any
 import gymnasium as gym
 
 from rlkit import checkpoint
-from rlkit.agent import load_agent
+from rlkit.agent import check_spaces, load_agent
 from rlkit.config import StrictModel, load_yaml, validate
 from rlkit.environments import EnvFactory, set_rng_state
 from rlkit.errors import UserError, describe_exception, shorten
@@ -175,13 +175,15 @@ def load(
     settings, agent_config, agent_cls = read_run(directory, trust_modules=trust_modules)
     chosen = None if checkpoint_file is None else _run_checkpoint(directory, checkpoint_file)
     env = EnvFactory.for_run(settings)(0)
+    env.close()
+    # a run dir whose config was changed to an env the agent cannot take: one line
+    check_spaces(settings.agent, agent_cls, settings.env, env.observation_space, env.action_space)
     agent = agent_cls(
         agent_config,
         observation_space=env.observation_space,
         action_space=env.action_space,
         seed=run_seeds(settings.seed)["agent"],
     )
-    env.close()
     found = _restore(directory, settings, agent, chosen)
     for path, reason in found.skipped:
         print(f"rlkit: skipped {_short(path)}: it {reason}", file=sys.stderr)

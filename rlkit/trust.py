@@ -20,10 +20,14 @@ someone else could make rlkit run code. From a run dir, rlkit imports a module o
    it);
 4. none of its files or folders lies inside the run dir;
 5. its top-level package belongs to an installed env package: `gymnasium`, or a
-   distribution that requires gymnasium or declares a `gymnasium.envs` or `rlkit.envs`
-   entry point. That leaves out the standard library and unrelated tools, whose
-   zero-argument functions a `module:function:Id` would call with rlkit's own command line
-   (`pytest:main:X` would collect the run dir's files as tests, running them).
+   distribution that requires gymnasium (not only for an optional extra, as Ray's rllib
+   extra does) or declares a `gymnasium.envs` or `rlkit.envs` entry point. That leaves
+   out the standard library and unrelated tools (`pytest:X` would collect the run dir's
+   files as tests, running them);
+6. `module:function:Id` calls `module.function()` only when an installed distribution
+   (found as in rule 3) declares `module:function` as a `gymnasium.envs` or `rlkit.envs`
+   entry point: a registration function, not any zero-argument function of an env
+   package (`rlkit.cli:main:X` would run rlkit's command line, `ray:init:X` start Ray).
 
 The agent and a plugin env (`rlkit.envs`, `gymnasium.envs` entry points) that a run dir
 names by name come from entry points, which Python finds in distributions wherever it
@@ -89,6 +93,19 @@ def check_run_modules(run_dir: Path, settings: Any) -> None:
                 f"{shorten(run_dir / 'config.yaml', 200)} names {where}: module "
                 f"'{shorten(module)}' {problem}; {RULE}; if you trust this run dir, add "
                 "--trust-modules"
+            )
+    pieces = settings.env.split(":")
+    if len(pieces) == 3:  # module:function:Id calls module.function()
+        function = f"{pieces[0]}:{pieces[1]}"
+        declared = {
+            value for group in ENV_GROUPS for value in _trusted_points(group, run_dir).values()
+        }
+        if function not in declared:
+            raise UserError(
+                f"{shorten(run_dir / 'config.yaml', 200)} names env '{shorten(settings.env)}', "
+                f"which calls {shorten(function)}(): from a run dir rlkit calls only a function "
+                "an installed package declares as an env registration entry point (gymnasium.envs "
+                "or rlkit.envs); if you trust this run dir, add --trust-modules"
             )
 
 
@@ -238,7 +255,10 @@ def _distribution_problem(top: str) -> str | None:
         if _normal(name) == "gymnasium":
             return None
         for requirement in dist.requires or []:
-            match = _REQUIREMENT_NAME.match(requirement)
+            name, _, marker = requirement.partition(";")
+            if "extra" in marker:
+                continue  # needed only by an optional extra (ray[rllib]): not an env package
+            match = _REQUIREMENT_NAME.match(name)
             if match is not None and _normal(match[1]) == "gymnasium":
                 return None
         if any(point.group in ENV_GROUPS for point in dist.entry_points):

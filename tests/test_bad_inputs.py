@@ -389,6 +389,36 @@ PARSE_CASES: dict[str, Parse] = {
         ("module 'pytest' belongs to pytest, not an env package",),
         damage=lambda run: edit_config(run, env="pytest:main:X-v0"),
     ),
+    "eval-env-rlkit-cli-main": Parse(
+        ("eval", "{run}"),
+        ("which calls rlkit.cli:main()", "env registration entry point", "--trust-modules"),
+        damage=lambda run: edit_config(run, env="rlkit.cli:main:FrozenLake-v1"),
+    ),
+    "resume-env-rlkit-cli-main": Parse(
+        ("run", "--resume", "{run}", "--steps", "30000"),
+        ("which calls rlkit.cli:main()", "--trust-modules"),
+        damage=lambda run: edit_config(run, env="rlkit.cli:main:FrozenLake-v1"),
+    ),
+    "eval-env-gymnasium-make": Parse(
+        ("eval", "{run}"),
+        ("which calls gymnasium:make()", "env registration entry point"),
+        damage=lambda run: edit_config(run, env="gymnasium:make:FrozenLake-v1"),
+    ),
+    "eval-env-ray-init": Parse(
+        ("eval", "{run}"),
+        ("module 'ray' belongs to ray, not an env package",),
+        damage=lambda run: edit_config(run, env="ray:init:FrozenLake-v1"),
+    ),
+    "eval-env-ray-module": Parse(
+        ("eval", "{run}"),
+        ("module 'ray' belongs to ray, not an env package",),
+        damage=lambda run: edit_config(run, env="ray:FrozenLake-v1"),
+    ),
+    "eval-env-the-agent-cannot-take": Parse(
+        ("eval", "{run}"),
+        ("qlearning needs a Discrete observation space", "rlkit/TMaze-v0 has Box"),
+        damage=lambda run: edit_config(run, env="rlkit/TMaze-v0"),
+    ),
     "eval-wrapper-main-module": Parse(
         ("eval", "{run}"),
         ("env_wrappers.0 'pip.__main__:W'", "runs a program when imported"),
