@@ -27,9 +27,12 @@ the run's settings: the setup is small and picklable, so Ray ships it to any nod
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -51,11 +54,21 @@ class WorkerSetup:
     make_env: EnvFactory
     signals: LearningSignals
     threads: int | None  # torch threads for the worker's own process; None in-process
+    # whether the learner's process imports from its current directory (captured there)
+    current_directory: bool = field(default_factory=lambda: current_directory_on_path())
 
     def start(self) -> gym.Env[Any, Any]:
-        """Set the worker process's torch threads and make its env, seeded with `seed`."""
+        """Set the worker process's torch threads and make its env, seeded with `seed`.
+
+        A worker in a process of its own imports as the learner does: Ray puts the current
+        directory first on its workers' `sys.path`, where the `rlkit` console script has
+        none, so a package planted there (`minigrid/`) would shadow the installed one that
+        the learner checked (rlkit/trust.py). The worker drops that entry unless the
+        learner's own path has it."""
         if self.threads is not None:
             torch.set_num_threads(self.threads)
+            if not self.current_directory:
+                drop_current_directory()
         return self.make_env(self.seed)
 
     def start_envs(self, count: int) -> tuple[list[gym.Env[Any, Any]], list[int]]:
@@ -68,6 +81,19 @@ class WorkerSetup:
             *(derive_seed(self.reset_seed, "env", i) for i in range(1, count)),
         ]
         return [first, *others], resets
+
+
+def current_directory_on_path() -> bool:
+    """Whether `sys.path` holds the current directory ('' or its path)."""
+    here = os.path.realpath(os.getcwd())
+    return any(entry == "" or os.path.realpath(entry) == here for entry in sys.path)
+
+
+def drop_current_directory() -> None:
+    """Remove the current directory from `sys.path` (every spelling of it)."""
+    here = os.path.realpath(os.getcwd())
+    sys.path[:] = [entry for entry in sys.path if entry and os.path.realpath(entry) != here]
+    importlib.invalidate_caches()
 
 
 def worker_seeds(agent_seed: int, workers: int) -> list[int]:

@@ -9,6 +9,8 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import pytest
 import yaml
 
 from rlkit.training import TrainResult
-from tests.conftest import run_cli, tree_digest
+from tests.conftest import cli_env, run_cli, tree_digest
 from tests.test_bad_inputs import run_main
 from tests.test_cli_errors import assert_user_error
 
@@ -380,3 +382,31 @@ def test_an_env_that_breaks_the_api_is_one_line_naming_it(
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"rlkit: env '{env}'") and message in last, last
+
+
+@pytest.mark.slow
+def test_ray_workers_of_a_resumed_run_do_not_import_from_the_current_directory(
+    tmp_path: Path,
+) -> None:
+    """The console script has no current directory on `sys.path`, so the learner's trust
+    check finds the installed MiniGrid; Ray puts the current directory first on its
+    workers' path, where a planted `minigrid/` would have run in every worker."""
+    rlkit = str(Path(sys.executable).with_name("rlkit"))
+    run = [rlkit, "run", "trpo", "--env", "MiniGrid-Empty-5x5-v0", "--steps", "1024", "--set",
+           "pool=ray", "--set", "workers=2", "--set", "steps_per_worker=256", "--wandb",
+           "disabled", "--out-dir", "runs", "--name", "r", "--no-progress"]  # fmt: skip
+    made = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, env=cli_env(),
+                          timeout=300, check=False)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    planted = tmp_path / "minigrid"
+    planted.mkdir()
+    (planted / "__init__.py").write_text(
+        f"from pathlib import Path\nPath({str(tmp_path / 'pwned')!r}).write_text('x')\n"
+    )
+    resume = [rlkit, "run", "--resume", "runs/r", "--steps", "1536", "--wandb", "disabled",
+              "--no-progress"]  # fmt: skip
+    resumed = subprocess.run(resume, capture_output=True, text=True, cwd=tmp_path,
+                             env=cli_env(), timeout=300, check=False)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "2 ray workers" in resumed.stderr
+    assert not (tmp_path / "pwned").exists(), "a planted package ran in a Ray worker"
