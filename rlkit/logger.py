@@ -31,12 +31,12 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from rlkit.errors import Diverged, UserError, shorten
-from rlkit.safefiles import open_no_follow, read_regular, replace_text
+from rlkit.safefiles import open_no_follow, open_regular, replace_text
 from rlkit.wandb_writer import WandbWriter
 
 METRICS_FILE = "metrics.jsonl"
@@ -96,27 +96,31 @@ def check_metrics(path: Path) -> None:
 
 def _scan(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """(line, row) of each row of a metrics file; see `read_metrics`."""
+    return list(iter_metrics(path))
+
+
+def iter_metrics(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(line, row) of each row of a metrics file, read a line at a time (a plot of a
+    large file keeps only what it needs); checked as `read_metrics` checks them."""
     try:
-        data = read_regular(path)
+        with open_regular(path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    line = raw.decode("utf-8").rstrip("\n")
+                except UnicodeDecodeError:
+                    raise UserError(_damaged(path, number, "is not UTF-8 text")) from None
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by kill -9
+                problem = _row_problem(row)
+                if problem is not None:
+                    raise UserError(_damaged(path, number, problem))
+                yield line, row
     except OSError as error:
         raise UserError(f"'{path}' cannot be read ({error.strerror})") from None
-    rows = []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise UserError(_damaged(path, number, "is not UTF-8 text")) from None
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by kill -9
-        problem = _row_problem(row)
-        if problem is not None:
-            raise UserError(_damaged(path, number, problem))
-        rows.append((line, row))
-    return rows
 
 
 def _row_problem(row: Any) -> str | None:

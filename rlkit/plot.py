@@ -16,6 +16,7 @@ the file's suffix (.png, .svg, .pdf, ...).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from rlkit.errors import UserError, describe_exception, shorten
-from rlkit.logger import METRICS_FILE, read_metrics
+from rlkit.logger import METRICS_FILE, iter_metrics
 from rlkit.safefiles import fresh_temporary
 
 
@@ -36,10 +37,12 @@ def curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(
             f"'{run_dir}' has no {METRICS_FILE}; give run directories made by `rlkit run`"
         )
-    rows = [row for row in read_metrics(path) if metric in row]
-    steps = np.array([row["step"] for row in rows], dtype=np.float64)
-    values = np.array([metric_value(path, row, metric) for row in rows], dtype=np.float64)
-    return steps, values
+    steps, values = [], []
+    for _, row in iter_metrics(path):  # a line at a time: only the metric's points are kept
+        if metric in row:
+            steps.append(float(row["step"]))
+            values.append(metric_value(path, row, metric))
+    return np.array(steps, dtype=np.float64), np.array(values, dtype=np.float64)
 
 
 def metric_value(path: Path, row: dict[str, Any], metric: str) -> float:
@@ -180,17 +183,17 @@ def group_curve(
         path = group.run_dir(seed) / METRICS_FILE
         if not path.is_file():
             continue
-        rows = read_metrics(path)
-        if not rows:
-            continue
-        start = min(float(row.get("wall_time", 0.0)) for row in rows)
+        start = math.inf
         values: dict[int, list[float]] = {}
         times: dict[int, list[float]] = {}
-        for row in rows:
+        for _, row in iter_metrics(path):  # a line at a time: only the metric is kept
+            wall_time = float(row.get("wall_time", 0.0))
+            start = min(start, wall_time)
             if metric in row:
                 key = int(row["step"]) // every * every
                 values.setdefault(key, []).append(metric_value(path, row, metric))
-                times.setdefault(key, []).append(float(row.get("wall_time", 0.0)) - start)
+                times.setdefault(key, []).append(wall_time)
+        times = {key: [moment - start for moment in moments] for key, moments in times.items()}
         if values:
             per_seed.append([(step, float(np.mean(v))) for step, v in sorted(values.items())])
             seconds.append({step: float(np.mean(t)) for step, t in times.items()})

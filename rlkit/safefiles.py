@@ -13,12 +13,14 @@ redirect a write, truncation or deletion outside the dir.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from rlkit.errors import UserError, shorten
 
@@ -56,6 +58,14 @@ def read_regular(path: str | Path, limit: int | None = None) -> bytes:
     """The bytes of the regular file `path`: at most `limit + 1` of them with a `limit`
     (so that the caller can tell a file over it). Opened without blocking, so that a FIFO
     is refused (`NotRegularFile`) rather than waited on; a folder is IsADirectoryError."""
+    with open_regular(path) as handle:
+        return handle.read() if limit is None else handle.read(limit + 1)
+
+
+@contextlib.contextmanager
+def open_regular(path: str | Path) -> Iterator[BinaryIO]:
+    """The regular file `path` opened for binary reading, checked as `read_regular` checks
+    it: for reading a large file (a run's metrics) a line at a time."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         mode = os.fstat(fd).st_mode
@@ -65,7 +75,7 @@ def read_regular(path: str | Path, limit: int | None = None) -> bytes:
             raise NotRegularFile(errno.EINVAL, "not a regular file (a FIFO, socket or device)")
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read() if limit is None else handle.read(limit + 1)
+            yield handle
     finally:
         os.close(fd)
 
