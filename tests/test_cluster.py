@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -232,4 +233,51 @@ def test_a_wrong_address_fails_within_seconds(tmp_path: Path) -> None:
     assert time.monotonic() - started < 20
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "cannot reach a Ray cluster there (connection refused)" in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture()
+def http2_server() -> Iterator[int]:
+    """A server that answers HTTP/2's preface with a SETTINGS frame and nothing else, as
+    any HTTP/2 service would: the port it listens on."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stopping = threading.Event()
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.recv(1024)
+                connection.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")  # SETTINGS
+                while not stopping.is_set() and connection.recv(1024):
+                    pass
+            except OSError:
+                pass
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1]
+    stopping.set()
+    listener.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seeds", [(), ("--seeds", "0-1")], ids=["run", "group"])
+def test_an_address_where_http2_but_not_ray_answers_is_one_line_and_leaves_nothing(
+    http2_server: int, seeds: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Ray's own client would retry such a server for about two minutes (the timeout
+    below is half that) and print its warnings; rlkit asks it for a Ray cluster id."""
+    done = run_cli(
+        "run", "qlearning", "--env", "FrozenLake-v1", "--steps", "100", *seeds, "--address",
+        f"127.0.0.1:{http2_server}", "--out-dir", str(tmp_path), timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "something answers there, but it is not Ray: no cluster id within" in done.stderr
     assert not any(tmp_path.iterdir())
