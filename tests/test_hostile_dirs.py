@@ -410,3 +410,46 @@ def test_ray_workers_of_a_resumed_run_do_not_import_from_the_current_directory(
     assert resumed.returncode == 0, resumed.stderr
     assert "2 ray workers" in resumed.stderr
     assert not (tmp_path / "pwned").exists(), "a planted package ran in a Ray worker"
+
+
+def _launch(limit: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m rlkit ARGS` under a real limit (test_bad_inputs.LAUNCH)."""
+    from tests.test_bad_inputs import LAUNCH
+
+    return subprocess.run([sys.executable, "-c", LAUNCH, limit, *args], capture_output=True,
+                          text=True, cwd=cwd, env=cli_env(), timeout=300, check=False)  # fmt: skip
+
+
+GROUP = ("run", "qlearning", "--env", "FrozenLake-v1", "--steps", "100", "--seeds", "0-1",
+         "--wandb", "disabled", "--set", "pool=inprocess")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_group_in_a_read_only_out_dir_is_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    done = _launch("no-dac-override", *GROUP, "--out-dir", str(out), cwd=tmp_path)
+    if done.returncode == 77:
+        pytest.skip("this system does not let a process drop CAP_DAC_OVERRIDE")
+    assert_user_error(done, f"--out-dir {out}: cannot create", "(Permission denied)")
+    assert not any(out.iterdir())
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_writing_group_json_is_one_line_and_keeps_the_record(
+    tmp_path: Path,
+) -> None:
+    """Writes past 1,200 bytes fail as on a full disk: the seed's run dir cannot be made,
+    then group.json cannot be rewritten; the last whole group.json is kept."""
+    done = _launch("fsize=1200", *GROUP, "--out-dir", str(tmp_path), "--name", "g", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"rlkit: cannot write '{tmp_path / 'g' / 'group.json'}' (File too large)"
+    )
+    assert f"continue with: rlkit run --resume {tmp_path / 'g'}" in last
+    record = json.loads((tmp_path / "g" / "group.json").read_text())
+    assert record["seeds"] == [0, 1] and set(record["runs"]) == {"0", "1"}  # whole, as saved
+    assert not list(tmp_path.rglob("*.tmp"))

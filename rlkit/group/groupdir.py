@@ -118,7 +118,14 @@ class Group:
             **self.record,
             "runs": {str(seed): asdict(self.records[seed]) for seed in self.seeds},
         }
-        write_text(self.directory / GROUP_FILE, json.dumps(data, indent=1))
+        try:
+            write_text(self.directory / GROUP_FILE, json.dumps(data, indent=1))
+        except OSError as error:  # a full disk: the file as last written is kept whole
+            raise UserError(
+                f"cannot write '{self.directory / GROUP_FILE}' ({error.strerror or error}); "
+                "the group's record as last saved is kept; free some space, then continue "
+                f"with: rlkit run --resume {self.directory}"
+            ) from None
 
 
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
