@@ -212,6 +212,17 @@ class CheckedEnv(gym.Wrapper[Any, Any, Any, Any]):
             )
         return outcome
 
+    def render(self) -> Any:
+        try:
+            return self.env.render()
+        except UserError:
+            raise
+        except Exception as error:
+            raise UserError(
+                f"env '{self._env_id}' failed to render a frame after {self._steps} steps: "
+                f"{describe_exception(error)}"
+            ) from None
+
     def _check(self, observation: Any, where: str) -> None:
         if self._shape is not None and np.shape(observation) != self._shape:
             raise UserError(

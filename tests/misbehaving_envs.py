@@ -60,6 +60,23 @@ class InfObservation(Raises):
         return observation, 0.0, False, False, {}
 
 
+class RenderRaises(Raises):
+    """Says it renders rgb_array frames; its render raises."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}  # noqa: RUF012
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        super().__init__()
+        self.render_mode = render_mode
+
+    def step(self, action: int) -> Any:
+        self.steps += 1
+        return np.zeros(3, np.float32), 1.0, False, self.steps % 20 == 0, {}
+
+    def render(self) -> Any:
+        raise RuntimeError("no display")
+
+
 for _name, _class in {
     "Raises-v0": Raises,
     "WrongShape-v0": WrongShape,
@@ -67,6 +84,7 @@ for _name, _class in {
     "BareReset-v0": BareReset,
     "NanReward-v0": NanReward,
     "InfObservation-v0": InfObservation,
+    "RenderRaises-v0": RenderRaises,
 }.items():
     if _name not in gym.registry:
         gym.register(_name, entry_point=_class, max_episode_steps=100)

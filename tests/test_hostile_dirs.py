@@ -453,3 +453,17 @@ def test_a_full_disk_while_writing_group_json_is_one_line_and_keeps_the_record(
     record = json.loads((tmp_path / "g" / "group.json").read_text())
     assert record["seeds"] == [0, 1] and set(record["runs"]) == {"0", "1"}  # whole, as saved
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_an_env_that_fails_to_render_for_video_is_one_line_and_leaves_no_file(
+    tmp_path: Path,
+) -> None:
+    made = run_cli("run", "trpo", "--env", "tests.misbehaving_envs:RenderRaises-v0", "--steps",
+                   "128", "--set", "pool=inprocess", "--set", "steps_per_worker=64", "--wandb",
+                   "disabled", "--out-dir", str(tmp_path), "--name", "r")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    done = run_cli("eval", str(tmp_path / "r"), "--video", "--episodes", "1", "--trust-modules")
+    assert_user_error(done, "env 'RenderRaises-v0' failed to render a frame after 0 steps",
+                      "RuntimeError: no display")  # fmt: skip
+    assert not any((tmp_path / "r" / "videos").iterdir())
