@@ -57,7 +57,7 @@ CELLS: dict[str, tuple[str, ...]] = {
     "trpo": ("CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1",
              "LunarLanderContinuous-v3"),
     "a3c": ("CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1",
-            "LunarLanderContinuous-v3", "rlkit/CartPoleNoVel-v0", "MinAtar/Breakout-v1"),
+            "rlkit/CartPoleNoVel-v0", "MinAtar/Breakout-v1"),
     "nes": ("CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1",
             "LunarLanderContinuous-v3"),
     "rpg": ("CartPole-v1", "rlkit/TMaze-v0", "rlkit/CartPoleNoVel-v0"),
@@ -74,6 +74,10 @@ OUT_OF_SCOPE: dict[tuple[str, str], str] = {
     "1,000-step episodes make its variance too high for 1M steps",
     ("nes", "MinAtar/Breakout-v1"): "nes needs a population of whole episodes per update: "
     "a CNN policy's search does not fit 1M frames",
+    # declared 2026-12-08, before any a3c LunarLander seed of the suite ran:
+    ("a3c", "LunarLanderContinuous-v3"): "the suite's cap is 1M steps and RL Baselines3 Zoo "
+    "gives A2C 5M steps on LunarLanderContinuous (hyperparams/a2c.yml); a3c, A2C's "
+    "asynchronous form with fewer envs, is not expected to solve it within a fifth of that",
 }
 
 
