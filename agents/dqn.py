@@ -74,7 +74,8 @@ class DQNConfig(StrictModel):
         default=0.0,
         ge=0.0,
         lt=1.0,
-        description="rmsprop: gradient momentum (MinAtar's DQN: 0.95; the Nature setting: 0)",
+        description="rmsprop: gradient momentum (0: the Nature setting, and MinAtar's "
+        "examples/dqn.py, which defines GRAD_MOMENTUM 0.95 but never passes it)",
     )
     learning_starts: NonNegativeInt = Field(
         default=50_000, description="agent steps of random-ish play before updates start"

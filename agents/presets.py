@@ -175,8 +175,9 @@ DQN_FLAT_OBSERVATION: dict[str, Any] = {
 DQN_PRESETS: tuple[Preset, ...] = (
     Preset(
         "dqn/minatar",
-        "Young & Tian 2019 (MinAtar), the paper's DQN: one 128-unit layer after the conv, "
-        "replay 100k, centered RMSProp 2.5e-4, one update per frame, 5M frames",
+        "Young & Tian 2019 (MinAtar), the paper's DQN as examples/dqn.py runs it: one "
+        "128-unit layer after the conv, replay 100k, centered RMSProp 2.5e-4 without "
+        "momentum, one update per frame, 5M frames",
         envs=("MinAtar/*",),
         steps=5_000_000,
         hparams={
@@ -186,7 +187,7 @@ DQN_PRESETS: tuple[Preset, ...] = (
             "gamma": 0.99,
             "optimizer": "rmsprop",
             "learning_rate": 0.00025,
-            "rmsprop_momentum": 0.95,
+            "rmsprop_momentum": 0.0,  # examples/dqn.py never passes its GRAD_MOMENTUM
             "learning_starts": 5_000,
             "train_frequency": 1,
             "gradient_steps": 1,
