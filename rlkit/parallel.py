@@ -40,6 +40,7 @@ from rlkit.errors import UserError
 
 ADDRESS_ENV = "RAY_ADDRESS"
 PROBE_TIMEOUT_S = 3.0
+ASK_TIMEOUT_S = 5.0  # a Ray head's GCS gives its cluster id; others never do
 CONNECT_RETRIES_ENV = "RAY_gcs_server_port_wait_time_s"  # Ray: connection attempts, ~1 s each
 CONNECT_RETRIES = 3
 CLIENT_PREFIX = "ray://"
@@ -194,19 +195,20 @@ def _probe(target: str, given_as: str) -> None:
         raise UserError(_cannot_reach(given_as, error.strerror or str(error))) from None
     if len(reply) < 4 or reply[3] != _HTTP2_SETTINGS:
         raise UserError(_cannot_reach(given_as, "something answers there, but not Ray"))
-    _ask_ray(f"{host}:{port}", given_as)
+    if not target.startswith(CLIENT_PREFIX):  # a Ray Client server is not a GCS
+        _ask_ray(f"{host}:{port}", given_as)
 
 
 def _ask_ray(target: str, given_as: str) -> None:
     """An HTTP/2 server answers at `target`: ask it for what only a Ray head's GCS gives
-    (its cluster id), for at most `PROBE_TIMEOUT_S`. Any other HTTP/2 server would
-    have ray.init retry it for two minutes. The question runs in a thread of its own, as
-    Ray's client waits 30 s before it gives up."""
+    (its cluster id), for at most `ASK_TIMEOUT_S` (a Ray head answers in milliseconds).
+    Any other HTTP/2 server would have ray.init retry it for two minutes. The question
+    runs in a thread of its own, as Ray's client waits 30 s before it gives up."""
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]  # before the clock
+
     answer: dict[str, BaseException | None] = {}
 
     def ask() -> None:
-        from ray._raylet import GcsClient  # type: ignore[attr-defined]
-
         try:
             GcsClient(address=target)
             answer["error"] = None
@@ -214,14 +216,14 @@ def _ask_ray(target: str, given_as: str) -> None:
             answer["error"] = error
 
     threading.Thread(target=ask, name="rlkit-ray-probe", daemon=True).start()
-    deadline = time.monotonic() + PROBE_TIMEOUT_S
+    deadline = time.monotonic() + ASK_TIMEOUT_S
     while "error" not in answer and time.monotonic() < deadline:
         time.sleep(0.05)
     error = answer.get("error", TimeoutError())
     if error is None or _needs_token(error):
         return  # a Ray head (one that wants a token: ray.init says so in its own line)
     said = (
-        f"no cluster id within {PROBE_TIMEOUT_S:g} s"
+        f"no cluster id within {ASK_TIMEOUT_S:g} s"
         if isinstance(error, TimeoutError)
         else _reason(error)
     )

@@ -19,9 +19,10 @@ someone else could make rlkit run code. From a run dir, rlkit imports a module o
    plain `import` would load that same file (nothing in the current directory shadows
    it);
 4. none of its files or folders lies inside the run dir;
-5. its top-level package belongs to an installed env package: `gymnasium`, or a
-   distribution that requires gymnasium (not only for an optional extra, as Ray's rllib
-   extra does) or declares a `gymnasium.envs` or `rlkit.envs` entry point. That leaves
+5. its top-level package belongs to an installed env package: `gymnasium`, a
+   distribution gymnasium's own extras install (ale-py, mujoco, box2d), or one that
+   requires gymnasium (not only for an optional extra, as Ray's rllib extra does) or
+   declares a `gymnasium.envs` or `rlkit.envs` entry point. That leaves
    out the standard library and unrelated tools (`pytest:X` would collect the run dir's
    files as tests, running them);
 6. `module:function:Id` calls `module.function()` only when an installed distribution
@@ -240,6 +241,29 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _gymnasium_extras() -> set[str]:
+    """The distributions gymnasium's own extras install (`gymnasium[atari]`: ale-py,
+    `gymnasium[mujoco]`: mujoco, ...): env packages even where they require gymnasium
+    only for an extra of their own, as ale-py does."""
+    try:
+        requires = importlib.metadata.distribution("gymnasium").requires or []
+    except importlib.metadata.PackageNotFoundError:
+        return set()
+    names = set()
+    for requirement in requires:
+        name, _, marker = requirement.partition(";")
+        match = _REQUIREMENT_NAME.match(name)
+        extra = _EXTRA.search(marker)
+        if match is not None and extra is not None and extra[1] in _ENV_EXTRAS:
+            names.add(_normal(match[1]))
+    return names
+
+
+_EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
+# gymnasium's extras that install env families (not its testing or array-backend ones)
+_ENV_EXTRAS = {"atari", "box2d", "mujoco", "classic-control", "toy-text"}
+
+
 def _distribution_problem(top: str) -> str | None:
     """Rule 5: `top` is a package of an installed env package, or why not."""
     if top in sys.stdlib_module_names:
@@ -252,8 +276,8 @@ def _distribution_problem(top: str) -> str | None:
             dist = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-        if _normal(name) == "gymnasium":
-            return None
+        if _normal(name) in {"gymnasium", *_gymnasium_extras()}:
+            return None  # gymnasium, or an env family its own extras install (ale-py, ...)
         for requirement in dist.requires or []:
             name, _, marker = requirement.partition(";")
             if "extra" in marker:

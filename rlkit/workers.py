@@ -54,21 +54,23 @@ class WorkerSetup:
     make_env: EnvFactory
     signals: LearningSignals
     threads: int | None  # torch threads for the worker's own process; None in-process
-    # whether the learner's process imports from its current directory (captured there)
-    current_directory: bool = field(default_factory=lambda: current_directory_on_path())
+    # the learner's current directory when its own imports do not look there (captured in
+    # the learner): Ray puts it on its workers' path, and they drop it
+    drop_from_path: str | None = field(default_factory=lambda: learner_directory())
 
     def start(self) -> gym.Env[Any, Any]:
         """Set the worker process's torch threads and make its env, seeded with `seed`.
 
-        A worker in a process of its own imports as the learner does: Ray puts the current
-        directory first on its workers' `sys.path`, where the `rlkit` console script has
-        none, so a package planted there (`minigrid/`) would shadow the installed one that
-        the learner checked (rlkit/trust.py). The worker drops that entry unless the
-        learner's own path has it."""
+        A worker in a process of its own imports as the learner does: Ray puts the
+        learner's current directory first on its workers' `sys.path`, where the `rlkit`
+        console script has none, so a package planted there (`minigrid/`) would shadow the
+        installed one that the learner checked (rlkit/trust.py). The worker drops that
+        entry unless the learner's own path has it. (Ray has imported the worker's own
+        class by then: rlkit and the agent's module come before this.)"""
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-            if not self.current_directory:
-                drop_current_directory()
+            if self.drop_from_path is not None:
+                drop_from_path(self.drop_from_path)
         return self.make_env(self.seed)
 
     def start_envs(self, count: int) -> tuple[list[gym.Env[Any, Any]], list[int]]:
@@ -83,16 +85,21 @@ class WorkerSetup:
         return [first, *others], resets
 
 
-def current_directory_on_path() -> bool:
-    """Whether `sys.path` holds the current directory ('' or its path)."""
+def learner_directory() -> str | None:
+    """This process's current directory, resolved, when `sys.path` does not hold it (the
+    `rlkit` console script); None when it does (`python -m rlkit`): then its workers may
+    import from there as it does."""
     here = os.path.realpath(os.getcwd())
-    return any(entry == "" or os.path.realpath(entry) == here for entry in sys.path)
+    if any(entry == "" or os.path.realpath(entry) == here for entry in sys.path):
+        return None
+    return here
 
 
-def drop_current_directory() -> None:
-    """Remove the current directory from `sys.path` (every spelling of it)."""
+def drop_from_path(directory: str) -> None:
+    """Remove `directory` (resolved) from this process's `sys.path`, and '' when this
+    process runs in it."""
     here = os.path.realpath(os.getcwd())
-    sys.path[:] = [entry for entry in sys.path if entry and os.path.realpath(entry) != here]
+    sys.path[:] = [entry for entry in sys.path if os.path.realpath(entry or here) != directory]
     importlib.invalidate_caches()
 
 

@@ -120,3 +120,23 @@ def ray_local() -> Iterator[float]:
         seconds = init_ray(None)
     yield seconds
     shutdown_ray()
+
+
+@dataclass(frozen=True)
+class Bases:
+    """Run dirs made once per session; cases copy the one they need."""
+
+    qlearning: Path  # FrozenLake, 20,000 steps, checkpoints at ~10k, ~15k, 20k
+    taxi: Path  # Taxi, 3,000 steps, checkpoints every 1,000 (24 kB each)
+    grid: Path  # rlkit/GridWorld-v0, which renders only as text
+
+
+@pytest.fixture(scope="session")
+def bases(small_run: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Bases:
+    out = tmp_path_factory.mktemp("bases")
+    common = dict(out_dir=str(out), wandb="disabled", progress=False, seed=1)
+    taxi = train(
+        "qlearning", env="Taxi-v4", steps=3_000, checkpoint_every=1_000, name="taxi", **common
+    )
+    grid = train("qlearning", env="rlkit/GridWorld-v0", steps=500, name="grid", **common)
+    return Bases(small_run.run_dir, taxi.run_dir, grid.run_dir)

@@ -279,5 +279,5 @@ def test_an_address_where_http2_but_not_ray_answers_is_one_line_and_leaves_nothi
         f"127.0.0.1:{http2_server}", "--out-dir", str(tmp_path), timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
-    assert "something answers there, but it is not Ray: no cluster id within" in done.stderr
+    assert "something answers there, but it is not Ray: no cluster id within 5 s" in done.stderr
     assert not any(tmp_path.iterdir())

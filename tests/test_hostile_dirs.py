@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from rlkit.training import TrainResult
+from tests.bad_inputs import run_main
 from tests.conftest import cli_env, run_cli, tree_digest
-from tests.test_bad_inputs import run_main
 from tests.test_cli_errors import assert_user_error
 
 VICTIM_TEXT = "precious\n"
@@ -413,8 +413,8 @@ def test_ray_workers_of_a_resumed_run_do_not_import_from_the_current_directory(
 
 
 def _launch(limit: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m rlkit ARGS` under a real limit (test_bad_inputs.LAUNCH)."""
-    from tests.test_bad_inputs import LAUNCH
+    """`python -m rlkit ARGS` under a real limit (test_bad_inputs_process.LAUNCH)."""
+    from tests.test_bad_inputs_process import LAUNCH
 
     return subprocess.run([sys.executable, "-c", LAUNCH, limit, *args], capture_output=True,
                           text=True, cwd=cwd, env=cli_env(), timeout=300, check=False)  # fmt: skip
@@ -467,3 +467,30 @@ def test_an_env_that_fails_to_render_for_video_is_one_line_and_leaves_no_file(
     assert_user_error(done, "env 'RenderRaises-v0' failed to render a frame after 0 steps",
                       "RuntimeError: no display")  # fmt: skip
     assert not any((tmp_path / "r" / "videos").iterdir())
+
+
+@pytest.mark.slow
+def test_the_ray_seed_processes_of_a_resumed_group_do_not_import_from_the_current_directory(
+    tmp_path: Path,
+) -> None:
+    """As for a run's workers: each seed of a group runs in a Ray process of its own, whose
+    path Ray starts with the current directory."""
+    rlkit = str(Path(sys.executable).with_name("rlkit"))
+    group = [rlkit, "run", "trpo", "--env", "MiniGrid-Empty-5x5-v0", "--steps", "256", "--seeds",
+             "0", "--set", "steps_per_worker=128", "--wandb", "disabled", "--out-dir", "groups",
+             "--name", "g", "--final-episodes", "2"]  # fmt: skip
+    made = subprocess.run(group, capture_output=True, text=True, cwd=tmp_path, env=cli_env(),
+                          timeout=300, check=False)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    unstart_seed(tmp_path / "groups" / "g", 0)
+    planted = tmp_path / "minigrid"
+    planted.mkdir()
+    (planted / "__init__.py").write_text(
+        f"from pathlib import Path\nPath({str(tmp_path / 'pwned')!r}).write_text('x')\n"
+    )
+    resume = [rlkit, "run", "--resume", "groups/g", "--wandb", "disabled"]
+    resumed = subprocess.run(resume, capture_output=True, text=True, cwd=tmp_path,
+                             env=cli_env(), timeout=300, check=False)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "on Ray" in made.stderr and "seed 0 finished" in resumed.stderr
+    assert not (tmp_path / "pwned").exists(), "a planted package ran in a seed's Ray process"

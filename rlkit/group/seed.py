@@ -8,7 +8,7 @@ import shutil
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from rlkit.errors import UserError, shorten
 from rlkit.group.groupdir import FAILED, FINISHED, INTERRUPTED, SEED_PREFIX
 from rlkit.output import send_output_to
 from rlkit.rundir import CONFIG_FILE
+from rlkit.workers import drop_from_path, learner_directory
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class SeedJob:
     # import the modules config.yaml names (env module:Id, env_wrappers): a new group's came
     # from the command line; a resumed group's only with --trust-modules (rlkit.trust)
     trust_modules: bool = False
+    # the driver's current directory, dropped from a Ray seed process's import path when
+    # the driver's own imports do not look there (rlkit.workers.WorkerSetup.start)
+    drop_from_path: str | None = field(default_factory=lambda: learner_directory())
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ class SeedRunner:
         self._stop = threading.Event()
 
     def run(self, job: SeedJob) -> SeedOutcome:
+        if job.drop_from_path is not None:
+            drop_from_path(job.drop_from_path)  # import as the driver did
         return train_seed(job, self._stop)
 
     def stop(self) -> None:
