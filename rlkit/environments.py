@@ -28,7 +28,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -205,7 +204,7 @@ class CheckedEnv(gym.Wrapper[Any, Any, Any, Any]):
             raise UserError(_old_api(self._env_id, f"step() returned {_outcome_kind(outcome)}"))
         self._check(outcome[0], f"step() after {self._steps} steps")
         reward = outcome[1]
-        if not math.isfinite(float(reward)):  # before learning meets it as "divergence"
+        if not _finite(reward):  # before learning meets it as "divergence"
             raise UserError(
                 f"env '{self._env_id}' returned the reward {reward} in step() after "
                 f"{self._steps} steps; rewards must be finite numbers"
@@ -229,11 +228,33 @@ class CheckedEnv(gym.Wrapper[Any, Any, Any, Any]):
                 f"env '{self._env_id}': {where} returned an observation of shape "
                 f"{np.shape(observation)}; its observation space declares {self._shape}"
             )
-        if self._floating and not np.isfinite(observation).all():
+        if self._floating and not self._within(observation):
             raise UserError(
-                f"env '{self._env_id}': {where} returned an observation holding NaN or "
-                "infinity; observations must be finite numbers"
+                f"env '{self._env_id}': {where} returned an observation holding NaN (or "
+                "infinity where its space is bounded); observations must be numbers"
             )
+
+    def _within(self, observation: Any) -> bool:
+        """No NaN, and infinity only where the declared space's bound is infinite."""
+        values = np.asarray(observation)
+        if np.isfinite(values).all():
+            return True
+        if np.isnan(values).any():
+            return False
+        space = self.env.observation_space
+        assert isinstance(space, gym.spaces.Box)
+        infinite = np.isinf(values)
+        allowed = np.where(values > 0, np.isposinf(space.high), np.isneginf(space.low))
+        return bool(np.all(allowed[infinite]))
+
+
+def _finite(reward: Any) -> bool:
+    """A reward holds no NaN or infinity (a number, or an array of them); anything that is
+    no number at all is left for the agent to judge."""
+    try:
+        return bool(np.isfinite(np.asarray(reward, dtype=np.float64)).all())
+    except (TypeError, ValueError):
+        return True
 
 
 def _old_api(env_id: str, what: str) -> str:

@@ -174,8 +174,7 @@ def _start(arguments: dict[str, Any]) -> Any:
         x_save_requirements=False,
     )
     mode = arguments.pop("mode")
-    server = os.environ.get("WANDB_BASE_URL") or settings.base_url
-    unreachable = _unreachable(server) if mode == "online" else None
+    unreachable = _unreachable(_server(wandb, settings)) if mode == "online" else None
     if unreachable is not None:
         print(f"rlkit: W&B online: {unreachable}; logging offline instead", file=sys.stderr)
         mode = "offline"
@@ -200,10 +199,26 @@ def _start(arguments: dict[str, Any]) -> Any:
         return None
 
 
-def _unreachable(base_url: str) -> str | None:
+def _server(wandb: Any, settings: Any) -> str | None:
+    """The W&B server a run would talk to (WANDB_BASE_URL, else the host `wandb login`
+    saved, else W&B's own); None behind a proxy, which only the proxy can judge."""
+    proxies = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+    if any(os.environ.get(name) for name in proxies):
+        return None
+    if os.environ.get("WANDB_BASE_URL"):
+        return os.environ["WANDB_BASE_URL"]
+    try:
+        return str(wandb.setup().settings.base_url)
+    except Exception:  # W&B's own settings unreadable: its default
+        return str(settings.base_url)
+
+
+def _unreachable(base_url: str | None) -> str | None:
     """Why W&B's server cannot be reached (a name that does not resolve, a refused or
     silent port, within 3 s), or None: without a network, wandb.init would wait for its
     whole init_timeout before failing."""
+    if base_url is None:
+        return None
     parts = urllib.parse.urlsplit(base_url)
     host = parts.hostname or ""
     port = parts.port or (80 if parts.scheme == "http" else 443)

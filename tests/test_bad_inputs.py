@@ -387,7 +387,7 @@ PARSE_CASES: dict[str, Parse] = {
         ("--out-dir", "afile: cannot create it"),
         files={"afile": "a file"},
     ),
-    "group-seeds-too-many": Parse((*RUN, "--seeds", "0-5000"), ("--seeds",)),
+    "group-seeds-too-many": Parse((*RUN, "--seeds", "0-5000"), ("--seeds", "more than 1000 seeds")),
     # sweeps: the command line
     "sweep-neither-file-nor-resume": Parse(("sweep",), ("give a sweep FILE or --resume",)),
     "sweep-resume-not-a-sweep": Parse(("sweep", "--resume", "{tmp}"), ("not a sweep dir",)),

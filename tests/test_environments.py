@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlkit.environments import make_env, resolve_env_id, rng_state, set_rng_state, short_names
+from rlkit.environments import (
+    CheckedEnv,
+    make_env,
+    resolve_env_id,
+    rng_state,
+    set_rng_state,
+    short_names,
+)
 from rlkit.errors import UserError
 from tests.conftest import run_cli
 
@@ -86,3 +95,47 @@ def test_minigrid_ids_work_by_name_alone(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "env: MiniGrid-Empty-5x5-v0" in (tmp_path / "grid" / "config.yaml").read_text()
+
+
+class _Scripted(gym.Env[np.ndarray, int]):
+    """Plays back (observation, reward) pairs; an unbounded Box of 2 floats."""
+
+    def __init__(self, script: list[tuple[list[float], object]]) -> None:
+        self.observation_space = gym.spaces.Box(
+            np.array([-np.inf, -1.0]), np.array([np.inf, 1.0]), dtype=np.float64
+        )
+        self.action_space = gym.spaces.Discrete(2)
+        self.script = script
+
+    def reset(self, *, seed: int | None = None, options: object = None) -> tuple[np.ndarray, dict]:
+        return np.zeros(2), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, object, bool, bool, dict]:
+        observation, reward = self.script.pop(0)
+        return np.array(observation), reward, False, False, {}
+
+
+@pytest.mark.parametrize(
+    ("observation", "reward", "refused"),
+    [
+        ([np.inf, 0.0], 1.0, None),  # infinity where the space is unbounded
+        ([-np.inf, 0.0], 1.0, None),
+        ([0.0, np.inf], 1.0, "holding NaN (or infinity where its space is bounded)"),
+        ([np.nan, 0.0], 1.0, "holding NaN"),
+        ([0.0, 0.0], np.array([1.0]), None),  # a reward array of one number
+        ([0.0, 0.0], np.array([np.nan]), "returned the reward [nan]"),
+        ([0.0, 0.0], float("inf"), "returned the reward inf"),
+        ([0.0, 0.0], None, "returned the reward None"),  # NumPy reads None as NaN
+        ([0.0, 0.0], "one", None),  # not a number at all: the agent's to judge
+    ],
+)
+def test_checked_env_refuses_nan_and_out_of_bounds_infinity_only(
+    observation: list[float], reward: object, refused: str | None
+) -> None:
+    env = CheckedEnv(_Scripted([(observation, reward)]), "Scripted-v0")
+    env.reset()
+    if refused is None:
+        env.step(0)
+        return
+    with pytest.raises(UserError, match=re.escape(refused)):
+        env.step(0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -129,7 +130,6 @@ class Group:
 
 
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Checked(BaseModel):
@@ -137,20 +137,21 @@ class _Checked(BaseModel):
 
 
 class _FinalStats(_Checked):
-    """A seed's final evaluation as `EvalStats.as_dict()` wrote it."""
+    """A seed's final evaluation as `EvalStats.as_dict()` wrote it (a field a newer rlkit
+    adds is kept; NaN, which an env could produce before envs were checked, is read)."""
 
-    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+    model_config = ConfigDict(strict=True, allow_inf_nan=True, extra="allow")
     episodes: NonNegativeInt
-    mean: Finite
-    std: Finite
-    min: Finite
-    max: Finite
-    mean_length: Finite
-    success_rate: Finite | None = None
+    mean: float
+    std: float
+    min: float
+    max: float
+    mean_length: float
+    success_rate: float | None = None
 
 
 class _SeedFields(_Checked):
-    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="ignore")
     seed: Seed | None = None  # the key under `runs` is the seed
     status: Literal["finished", "interrupted", "failed", "not started"] = "not started"
     step: NonNegativeInt = 0
@@ -281,7 +282,14 @@ def new_group(
     excluded = {"seed", "name", "out_dir", "wandb_group", "address", *resolved.from_preset}
     saved = settings.model_dump(exclude=excluded)
     group_config = {"agent": agent_name, **saved, "hparams": resolved.agent_config.model_dump()}
-    write_text(directory / CONFIG_FILE, dump_yaml(group_config))
+    try:
+        write_text(directory / CONFIG_FILE, dump_yaml(group_config))
+    except OSError as error:
+        shutil.rmtree(directory, ignore_errors=True)  # nothing of a group yet: nothing kept
+        raise UserError(
+            f"cannot write the group dir '{directory}' ({error.strerror or error}); give an "
+            "--out-dir with space"
+        ) from None
     record = run_record(run_seeds(seeds[0]), group_config)
     group = Group(
         directory=directory,
@@ -305,7 +313,14 @@ def new_group(
             "address": settings.address,
         },
     )
-    group.save()
+    try:
+        group.save()
+    except UserError:
+        shutil.rmtree(directory, ignore_errors=True)  # no seed ran: nothing to continue
+        raise UserError(
+            f"cannot write '{directory / GROUP_FILE}' (the disk is full or the folder is "
+            "not writable); nothing was kept; give an --out-dir with space"
+        ) from None
     return group
 
 
