@@ -237,7 +237,7 @@ DQN_PRESETS: tuple[Preset, ...] = (
 
 # --- a3c -----------------------------------------------------------------------------
 # Tuned here on CartPole-v1 (configs/a3c/cartpole.yaml), with SB3's A2C MlpPolicy
-# (separate 64x64 tanh MLPs): the family preset for every vector observation.
+# (separate 64x64 tanh MLPs).
 A3C_FLAT_OBSERVATION_STEPS = 100_000
 A3C_FLAT_OBSERVATION: dict[str, Any] = {
     "n_steps": 10,
@@ -251,6 +251,23 @@ A3C_FLAT_OBSERVATION: dict[str, Any] = {
     "apply_order": "fixed",
     "shared_torso": False,
 }
+ZOO_A2C = "RL Baselines3 Zoo, hyperparams/a2c.yml"
+# Stable-Baselines3's A2C defaults: RMSProp (alpha 0.99, eps 1e-5) at a constant 7e-4,
+# 5 steps per update, max grad norm 0.5, value weight 0.5, MlpPolicy's separate 64x64
+# tanh networks; gamma 0.99 and n-step returns (GAE lambda 1) as a3c's own.
+_SB3_A2C: dict[str, Any] = {
+    "optimizer": "rmsprop",
+    "rmsprop_alpha": 0.99,
+    "optimizer_eps": 1e-5,
+    "learning_rate": 7e-4,
+    "anneal_lr": False,
+    "n_steps": 5,
+    "max_grad_norm": 0.5,
+    "value_coef": 0.5,
+    "activation": "tanh",
+    "shared_torso": False,
+    "apply_order": "fixed",
+}
 A3C_PRESETS: tuple[Preset, ...] = (
     Preset(
         "a3c/cartpole",
@@ -262,13 +279,37 @@ A3C_PRESETS: tuple[Preset, ...] = (
         hparams=A3C_FLAT_OBSERVATION,
     ),
     Preset(
-        "a3c/vector",
-        "the CartPole-v1 values (configs/a3c/cartpole.yaml) for every vector observation",
-        family=vector_observations,
-        steps=A3C_FLAT_OBSERVATION_STEPS,
-        hparams=A3C_FLAT_OBSERVATION,
+        "a3c/acrobot",
+        f"{ZOO_A2C}, Acrobot-v1 (16 envs: 2 workers x 8, observation normalisation, entropy "
+        "0, 500k steps) on SB3's A2C defaults (RMSProp 7e-4, 5 steps, separate 64x64 tanh "
+        "MLPs); the Zoo also normalises rewards, which a3c does not",
+        envs=("Acrobot-v*",),
+        steps=500_000,
+        hparams={
+            **_SB3_A2C,
+            "envs_per_worker": 8,
+            "normalize_observations": True,
+            "entropy_coef": 0.0,
+        },
+    ),
+    Preset(
+        "a3c/lunarlander",
+        f"{ZOO_A2C}, LunarLander-v2 (8 envs: 2 workers x 4, gamma 0.995, 5 steps, learning "
+        "rate 0.00083 annealed to 0, entropy 1e-5, 200k steps) on SB3's A2C defaults",
+        envs=("LunarLander-v*",),
+        steps=200_000,
+        hparams={
+            **_SB3_A2C,
+            "envs_per_worker": 4,
+            "gamma": 0.995,
+            "learning_rate": 0.00083,
+            "anneal_lr": True,
+            "entropy_coef": 1e-5,
+        },
     ),
 )
+# Any other vector task gets a3c's own defaults (Mnih et al. 2016's: entropy 0.01,
+# RMSProp 7e-4 annealed, 5 steps), never another task's tuned values.
 
 # --- nes -----------------------------------------------------------------------------
 NES_PRESETS: tuple[Preset, ...] = (
