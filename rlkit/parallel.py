@@ -91,6 +91,10 @@ def init_ray(address: str | None, *, forward_worker_output: bool = True) -> floa
         return 0.0
     target = check_address(address)
     given_as = ray_address(address)[1]
+    # rlkit reads every result it waits for and turns a worker's error into its own one
+    # line; a call left unread once the run stops (the other worker's, when one failed)
+    # would otherwise be logged by Ray as an "Unhandled error" after that line
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
 
     import ray
 
