@@ -141,8 +141,9 @@ class ObservationNormalizer(nn.Module):
         """Merge the statistics of `batch` observations (their mean and variance: tensors,
         arrays or lists, as workers send them; taken in the statistics' dtype)."""
         mean, var, count = self.get_buffer("mean"), self.get_buffer("var"), self.get_buffer("count")
-        batch_mean = torch.as_tensor(batch_mean, dtype=mean.dtype)
-        batch_var = torch.as_tensor(batch_var, dtype=mean.dtype)
+        # copied: a worker's arrays come read-only from Ray's object store
+        batch_mean = torch.tensor(np.asarray(batch_mean), dtype=mean.dtype)
+        batch_var = torch.tensor(np.asarray(batch_var), dtype=mean.dtype)
         total = count + batch
         delta = batch_mean - mean
         mean += delta * batch / total
