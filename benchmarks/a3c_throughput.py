@@ -22,20 +22,12 @@ import subprocess
 import tempfile
 import time
 from datetime import date
-from pathlib import Path
 
 import torch
 
 import rlkit
-from rlkit.logger import read_metrics
+from rlkit.logger import steady_steps_per_second
 from rlkit.parallel import init_ray, shutdown_ray
-
-
-def steady_throughput(run_dir: Path) -> float:
-    """Env steps per second between the first and the last time/sps row of a run."""
-    rows = [row for row in read_metrics(run_dir / "metrics.jsonl") if "time/elapsed" in row]
-    first, last = rows[0], rows[-1]
-    return float((last["step"] - first["step"]) / (last["time/elapsed"] - first["time/elapsed"]))
 
 
 def main() -> None:
@@ -71,7 +63,7 @@ def main() -> None:
                 overrides=[f"apply_order={args.order}"],
             )
             wall = time.perf_counter() - begun
-            results[workers].append(steady_throughput(result.run_dir))
+            results[workers].append(steady_steps_per_second(result.run_dir / "metrics.jsonl"))
             print(
                 f"{workers} worker(s): {results[workers][-1]:.0f} env steps/s steady "
                 f"({args.steps / wall:.0f} over the whole run of {wall:.1f} s, pool start included)"

@@ -13,19 +13,13 @@ to the last. The two settings learn the same way; only the float sums' order dif
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-
-def frames_per_second(run_dir: Path) -> float:
-    with open(run_dir / "metrics.jsonl") as lines:
-        timed = [row for row in map(json.loads, lines) if "time/elapsed" in row]
-    first, last = timed[0], timed[-1]
-    return (last["step"] - first["step"]) / (last["time/elapsed"] - first["time/elapsed"])
+from rlkit.logger import steady_steps_per_second
 
 
 def main() -> None:
@@ -44,7 +38,7 @@ def main() -> None:
                            "--log-every", "5000", "--wandb", "disabled", "--out-dir", out,
                            "--name", name, "--no-progress"]  # fmt: skip
                 subprocess.run(command, check=True, capture_output=True)
-                found[threads].append(frames_per_second(Path(out) / name))
+                found[threads].append(steady_steps_per_second(Path(out) / name / "metrics.jsonl"))
                 print(f"threads={threads}: {found[threads][-1]:,.0f} frames/s", flush=True)
     two, one = statistics.median(found[2]), statistics.median(found[1])
     print("| torch threads | frames/s (each round) | median |\n| --- | --- | --- |")

@@ -18,27 +18,16 @@ step at which it first reached 2,386, the HalfCheetah score Salimans et al. 2017
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from rlkit.logger import read_metrics, steady_steps_per_second
+
 MARK = 2386.0  # Salimans et al. 2017, table 3: TRPO on HalfCheetah at 5M steps
 EPISODE = 1000  # the MuJoCo locomotion tasks' time limit
-
-
-def rows(run_dir: Path) -> list[dict[str, float]]:
-    with open(run_dir / "metrics.jsonl") as lines:
-        return [json.loads(line) for line in lines]
-
-
-def steady_sps(run_dir: Path) -> float:
-    """Env steps per second from the end of the first generation to the end of the run."""
-    timed = [row for row in rows(run_dir) if "time/elapsed" in row]
-    first, last = timed[0], timed[-1]
-    return (last["step"] - first["step"]) / (last["time/elapsed"] - first["time/elapsed"])
 
 
 def speed(env: str, steps: int) -> None:
@@ -51,7 +40,7 @@ def speed(env: str, steps: int) -> None:
                        str(workers), "--wandb", "disabled", "--out-dir", out, "--name", name,
                        "--no-progress"]  # fmt: skip
             subprocess.run(command, check=True, capture_output=True)
-            found[workers].append(steady_sps(Path(out) / name))
+            found[workers].append(steady_steps_per_second(Path(out) / name / "metrics.jsonl"))
             print(f"{workers} worker(s): {found[workers][-1]:,.0f} env steps/s", flush=True)
     one, two = statistics.median(found[1]), statistics.median(found[2])
     print("| workers | env steps/s (two runs) | median |\n| --- | --- | --- |")
@@ -64,7 +53,8 @@ def speed(env: str, steps: int) -> None:
 def curve(run_dirs: list[Path], every: int = 480_000) -> None:
     for run_dir in run_dirs:
         # generations of whole episodes: the last one is cut short to end on the step total
-        points = [(row["step"], row["train/population_return"]) for row in rows(run_dir)
+        rows = read_metrics(run_dir / "metrics.jsonl")
+        points = [(row["step"], row["train/population_return"]) for row in rows
                   if "train/population_return" in row
                   and row["train/episode_step_limit"] >= EPISODE]  # fmt: skip
         reached = next((step for step, value in points if value >= MARK), None)

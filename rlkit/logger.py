@@ -88,6 +88,15 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return [row for _, row in _scan(path)]
 
 
+def steady_steps_per_second(path: Path) -> float:
+    """Env steps per second between the first and the last `time/elapsed` row of the
+    metrics file at `path`: the run's speed once under way (start-up and the steps
+    before the first row left out). Benchmarks read a run's speed this way."""
+    rows = [row for row in read_metrics(path) if "time/elapsed" in row]
+    first, last = rows[0], rows[-1]
+    return float((last["step"] - first["step"]) / (last["time/elapsed"] - first["time/elapsed"]))
+
+
 def check_metrics(path: Path) -> None:
     """UserError, one line, if the metrics file at `path` (if any) is damaged."""
     if path.is_file():
